@@ -1,0 +1,41 @@
+# Two commands do all the set-up on a fresh machine:  `make demo`  and  `make test`.
+# Each creates the virtual environment it needs (.venv) on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export SMARTSYNC_HOME ?= $(CURDIR)/.smartsync
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: demo test soak bench lint ui venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@# dagster-postgres must match dagster exactly; fail loudly if pip picked anything else.
+	$(BIN)/python -c "import importlib.metadata as m; v={p: m.version(p) for p in ('dagster','dagster-webserver','dagster-postgres')}; assert v=={'dagster':'1.13.27','dagster-webserver':'1.13.27','dagster-postgres':'0.29.27'}, v; print('dagster family:', v)"
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+demo: venv $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/smartsync demo
+
+test: venv $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/pytest
+
+soak: venv $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/pytest -m soak -p no:cacheprovider -s
+
+ui: venv $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml
+
+lint: venv
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .smartsync .dagster_home

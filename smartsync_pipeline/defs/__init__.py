@@ -1,0 +1,1 @@
+"""defs layer (see DESIGN.md)."""

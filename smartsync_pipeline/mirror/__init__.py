@@ -1,0 +1,1 @@
+"""mirror layer (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""orchestrators layer (see DESIGN.md)."""

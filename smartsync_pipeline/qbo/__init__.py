@@ -1,0 +1,1 @@
+"""qbo layer (see DESIGN.md)."""

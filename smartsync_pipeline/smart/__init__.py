@@ -1,0 +1,1 @@
+"""smart layer (see DESIGN.md)."""
