@@ -13,6 +13,9 @@ class Home:
 
     root: Path
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
     @classmethod
     def from_env(cls) -> Home:
         return cls(Path(os.environ.get("SMARTSYNC_HOME", ".smartsync")).resolve())

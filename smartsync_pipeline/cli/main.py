@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import click
 
+from smartsync_pipeline.cli.company_commands import companies, connect
+from smartsync_pipeline.cli.error_reporting import configure_logging
+from smartsync_pipeline.cli.read_commands import bills_due, digest
 from smartsync_pipeline.cli.sandbox_commands import sandbox
+from smartsync_pipeline.cli.sync_commands import audit, log_command, reconcile, sync
 from smartsync_pipeline.cli.webhook_commands import webhooks
 
 
@@ -12,10 +16,11 @@ from smartsync_pipeline.cli.webhook_commands import webhooks
 @click.version_option(package_name="smartsync_pipeline")
 def cli() -> None:
     """smartsync: a fresh-when-it-matters, audited DuckDB mirror of QuickBooks Online."""
+    configure_logging()
 
 
-cli.add_command(sandbox)
-cli.add_command(webhooks)
+for command in (connect, companies, sync, log_command, audit, reconcile, bills_due, digest, sandbox, webhooks):
+    cli.add_command(command)
 
 
 if __name__ == "__main__":

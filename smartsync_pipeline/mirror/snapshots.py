@@ -1,0 +1,267 @@
+"""Published read-only snapshots of the mirror: how readers and writers never block each other.
+
+After a sync commits, the writer (still holding the writer lock) copies the checkpointed mirror file
+to ``snapshots/mirror-<generation>.duckdb`` and atomically points ``snapshots/CURRENT`` and the
+``analyst.duckdb`` link at it. A reader opens whatever generation is current and may keep it open for
+as long as it likes: the writer never touches a published file again, it only publishes new ones.
+Old generations are removed after a grace period; a process that still has one open keeps reading it
+(POSIX keeps the inode alive).
+
+``CURRENT`` also carries the sync state (per realm and entity: last sync, watermark, counts), so the
+freshness decision, sensors and the webserver never need to open a DuckDB file at all. A sync that
+changed no rows republishes ``CURRENT`` with new state but the same data file: no copy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from smartsync_pipeline.home import Home
+from smartsync_pipeline.mirror.sql import fetch_one
+
+CURRENT = "CURRENT"
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """One published generation: the data file and the sync state as of publication."""
+
+    generation: int
+    file: str
+    published_at: datetime
+    data_published_at: datetime
+    state: dict[str, dict[str, dict[str, Any]]]  # realm -> entity -> sync_state row (JSON-ready)
+    path: Path
+    content_key: str = ""  # schema version and change-log head of the data file
+
+    def entity_state(self, realm_id: str, entity: str) -> dict[str, Any] | None:
+        return self.state.get(realm_id, {}).get(entity)
+
+    def last_sync_at(self, realm_id: str, entity: str) -> datetime | None:
+        row = self.entity_state(realm_id, entity)
+        value = row and row.get("last_sync_at")
+        return datetime.fromisoformat(value) if value else None
+
+    @property
+    def realms(self) -> list[str]:
+        return sorted(self.state)
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return value
+
+
+def read_state_rows(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, dict[str, Any]]]:
+    """The sync_state table as realm -> entity -> row, JSON-ready."""
+    cur = con.execute("SELECT * FROM sync_state ORDER BY realm_id, entity")
+    names = [d[0] for d in cur.description]
+    state: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in cur.fetchall():
+        rec = {k: _iso(v) for k, v in zip(names, row, strict=True)}
+        state.setdefault(rec["realm_id"], {})[rec["entity"]] = rec
+    return state
+
+
+def content_key(con: duckdb.DuckDBPyConnection) -> str:
+    """What the data file holds, in one string: schema version and change-log head."""
+    version = fetch_one(con, "SELECT max(version) FROM schema_version")
+    head = fetch_one(con, "SELECT max(change_id) FROM change_log")
+    return f"v{version[0] if version else 0}:c{head[0] if head and head[0] is not None else 0}"
+
+
+@dataclass
+class SnapshotStore:
+    """Publishes and finds snapshots under ``home.snapshots_dir``."""
+
+    home: Home
+    keep: int = 3
+    grace_seconds: float = 120.0
+
+    @property
+    def dir(self) -> Path:
+        return self.home.snapshots_dir
+
+    def current(self) -> SnapshotInfo | None:
+        try:
+            doc = json.loads((self.dir / CURRENT).read_text())
+        except FileNotFoundError:
+            return None
+        return SnapshotInfo(
+            generation=doc["generation"],
+            file=doc["file"],
+            published_at=datetime.fromisoformat(doc["published_at"]),
+            data_published_at=datetime.fromisoformat(doc["data_published_at"]),
+            state=doc["state"],
+            path=self.dir / doc["file"],
+            content_key=doc.get("content_key", ""),
+        )
+
+    def publish(
+        self, mirror_path: Path, state: dict[str, dict[str, dict[str, Any]]], *, content_key: str
+    ) -> SnapshotInfo:
+        """Make the current mirror file visible to readers. Call while holding the writer lock, after
+        the writer's connection is closed (checkpointed). ``content_key`` identifies the data (schema
+        version + change-log head): the file is copied only when it differs from the published one,
+        which also republishes data a crashed writer committed but never published."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        previous = self.current()
+        now = datetime.now(UTC)
+        generation = (previous.generation if previous else 0) + 1
+        if previous is None or previous.content_key != content_key or not previous.path.exists():
+            wal = mirror_path.with_name(mirror_path.name + ".wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise RuntimeError(f"mirror {mirror_path} was not checkpointed; refusing to publish a partial copy")
+            name = f"mirror-{generation:08d}.duckdb"
+            tmp = self.dir / (name + ".tmp")
+            shutil.copyfile(mirror_path, tmp)
+            _fsync(tmp)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, self.dir / name)
+            data_published_at = now
+            self._point_analyst_link(name)
+        else:
+            name = previous.file
+            data_published_at = previous.data_published_at
+        doc = {
+            "generation": generation,
+            "file": name,
+            "published_at": now.isoformat(),
+            "data_published_at": data_published_at.isoformat(),
+            "content_key": content_key,
+            "state": state,
+        }
+        _atomic_write(self.dir / CURRENT, json.dumps(doc, indent=1, sort_keys=True))
+        self._collect_garbage(keep_file=name)
+        return self.current()  # type: ignore[return-value]
+
+    def _point_analyst_link(self, name: str) -> None:
+        link = self.home.analyst_path
+        tmp = link.with_name(link.name + ".tmp")
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        os.symlink(os.path.relpath(self.dir / name, link.parent), tmp)
+        os.replace(tmp, link)
+
+    def _collect_garbage(self, keep_file: str) -> None:
+        files = sorted(self.dir.glob("mirror-*.duckdb"))
+        old = [f for f in files if f.name != keep_file][: max(0, len(files) - self.keep)]
+        cutoff = time.time() - self.grace_seconds
+        for f in old:
+            if f.stat().st_mtime < cutoff:
+                f.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass
+class SnapshotReader:
+    """Read-only access to the newest snapshot, with one cached connection per generation.
+
+    Connections are opened read-only on a file nobody writes, so holding them never blocks a sync.
+    Threads get their own cursor. When a newer generation appears, new reads move to it and the old
+    connection is closed once its last user is done.
+    """
+
+    home: Home
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _open: dict[str, tuple[duckdb.DuckDBPyConnection, list[int]]] = field(default_factory=dict, repr=False)
+    _state_cache: tuple[float, int, SnapshotInfo | None] = field(default=(0.0, 0, None), repr=False)
+
+    def __post_init__(self) -> None:
+        self.store = SnapshotStore(self.home)
+
+    def current(self) -> SnapshotInfo | None:
+        """The newest published snapshot (re-read only when CURRENT changed on disk)."""
+        path = self.store.dir / CURRENT
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        mtime, ino, cached = self._state_cache
+        if cached is not None and st.st_mtime_ns == mtime and st.st_ino == ino:
+            return cached
+        info = self.store.current()
+        self._state_cache = (st.st_mtime_ns, st.st_ino, info)
+        return info
+
+    @contextmanager
+    def cursor(self, info: SnapshotInfo | None = None) -> Iterator[tuple[duckdb.DuckDBPyConnection, SnapshotInfo]]:
+        """A cursor on ``info`` (default: the current snapshot)."""
+        for attempt in range(3):
+            info = info if (info is not None and attempt == 0) else self.current()
+            if info is None:
+                raise FileNotFoundError(
+                    f"no published mirror snapshot under {self.store.dir}; run `smartsync sync` first"
+                )
+            try:
+                con = self._acquire(info)
+                break
+            except (duckdb.IOException, FileNotFoundError):
+                # Collected between reading CURRENT and opening it: read CURRENT again.
+                info = None
+                if attempt == 2:
+                    raise
+        try:
+            cur = con.cursor()
+            try:
+                yield cur, info
+            finally:
+                cur.close()
+        finally:
+            self._release(info)
+
+    def _acquire(self, info: SnapshotInfo) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            entry = self._open.get(info.file)
+            if entry is None:
+                con = duckdb.connect(str(info.path), read_only=True, config={"threads": "2"})
+                entry = (con, [0])
+                self._open[info.file] = entry
+            entry[1][0] += 1
+            return entry[0]
+
+    def _release(self, info: SnapshotInfo) -> None:
+        with self._lock:
+            entry = self._open.get(info.file)
+            if entry is None:
+                return
+            entry[1][0] -= 1
+            newest = self.current()
+            if entry[1][0] == 0 and (newest is None or newest.file != info.file):
+                entry[0].close()
+                del self._open[info.file]
+
+    def close(self) -> None:
+        with self._lock:
+            for con, _ in self._open.values():
+                con.close()
+            self._open.clear()

@@ -1,0 +1,171 @@
+"""Access tokens for one company, refreshed exactly once however many threads and processes ask.
+
+QBO rotates refresh tokens: after a refresh the old refresh token is dead. Two workers refreshing with
+the same token means one of them gets ``invalid_grant`` and, if it overwrote the store, a company that
+must be reconnected by hand. The protocol here: take the company's cross-process lock, re-read the
+store, and if the stored access token is no longer the one that failed, someone else already
+refreshed — use theirs. Otherwise refresh, persist the new pair durably, and only then use it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+
+import requests
+
+from smartsync_pipeline.qbo.credentials import CompanyConnection, TokenSet, TokenStore
+from smartsync_pipeline.qbo.errors import (
+    QBOError,
+    ReauthorizationRequired,
+    RetriesExhausted,
+    TransportError,
+    parse_fault,
+)
+from smartsync_pipeline.qbo.secrets import redact
+
+EXPIRY_MARGIN_SECONDS = 60.0
+
+_log = logging.getLogger("smartsync.qbo.oauth")
+
+
+class OAuthSession:
+    """Hands out a valid access token for ``conn`` and refreshes it safely when needed."""
+
+    def __init__(
+        self,
+        conn: CompanyConnection,
+        token_store: TokenStore,
+        http_session: requests.Session | None = None,
+        *,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        max_attempts: int = 3,
+    ) -> None:
+        self.conn = conn
+        self.token_store = token_store
+        self.http = http_session or requests.Session()
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.refresh_count = 0  # refreshes this session actually performed against the token endpoint
+        self._tokens: TokenSet | None = None
+        self._memory_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"OAuthSession(realm_id={self.conn.realm_id!r}, refreshes={self.refresh_count})"
+
+    def known_secrets(self) -> tuple[str, ...]:
+        """The secrets this session holds, so callers can scrub them from anything they show."""
+        tokens = self._tokens
+        values = [self.conn.client_secret]
+        if tokens is not None:
+            values += [tokens.access_token or "", tokens.refresh_token]
+        return tuple(v for v in values if v)
+
+    def access_token(self) -> str:
+        """A valid access token: the cached one, else the stored one, else a fresh refresh."""
+        with self._memory_lock:
+            tokens = self._tokens
+        if tokens is None or tokens.access_expires_within(EXPIRY_MARGIN_SECONDS):
+            stored = self.token_store.load()
+            with self._memory_lock:
+                self._tokens = stored
+            tokens = stored
+        if tokens.access_token and not tokens.access_expires_within(EXPIRY_MARGIN_SECONDS):
+            return tokens.access_token
+        return self.refresh(tokens.access_token)
+
+    def refresh(self, stale_access_token: str | None) -> str:
+        """Replace ``stale_access_token`` (the one that failed or is expiring) and return a working one.
+
+        Safe to call from many threads and processes at once: exactly one refresh reaches the token
+        endpoint; everybody else picks up the token it stored.
+        """
+        with self.token_store.lock():
+            stored = self.token_store.load()
+            if (
+                stored.access_token
+                and stored.access_token != stale_access_token
+                and not stored.access_expires_within(EXPIRY_MARGIN_SECONDS)
+            ):
+                _log.debug("realm %s: another worker already refreshed; using its token", self.conn.realm_id)
+                with self._memory_lock:
+                    self._tokens = stored
+                return stored.access_token
+            fresh = self._request_refresh(stored.refresh_token)
+            self.token_store.save(fresh)  # durable before use: the old refresh token is dead now
+            with self._memory_lock:
+                self._tokens = fresh
+                self.refresh_count += 1
+            _log.info("realm %s: access token refreshed and stored", self.conn.realm_id)
+            assert fresh.access_token is not None
+            return fresh.access_token
+
+    def _request_refresh(self, refresh_token: str) -> TokenSet:
+        """POST the refresh. Retries only when the server provably did not rotate (connect failure,
+        429, 5xx); a read timeout is not retried, as the old refresh token may already be dead."""
+        secrets = (refresh_token, self.conn.client_secret)
+        last: QBOError | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            started = time.monotonic()
+            try:
+                response = self.http.post(
+                    self.conn.token_url,
+                    data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+                    auth=(self.conn.client_id, self.conn.client_secret),
+                    headers={"Accept": "application/json"},
+                    timeout=self.timeout,
+                )
+            except requests.exceptions.ConnectTimeout as exc:
+                last = TransportError(f"token endpoint unreachable: {type(exc).__name__}")
+                _log.warning("realm %s: token refresh attempt %d: %s", self.conn.realm_id, attempt, last)
+                time.sleep(min(2.0**attempt * 0.25, 5.0))
+                continue
+            except requests.RequestException as exc:
+                raise TransportError(
+                    f"token refresh for company {self.conn.realm_id} failed without an answer "
+                    f"({type(exc).__name__}); the refresh token may have been rotated by the server"
+                ) from None
+            elapsed_ms = (time.monotonic() - started) * 1000
+            _log.debug("POST %s -> %d (%.0f ms)", _path_of(self.conn.token_url), response.status_code, elapsed_ms)
+            if response.status_code == 200:
+                try:
+                    payload = response.json()
+                except ValueError:
+                    raise QBOError("token endpoint answered 200 with a body that is not JSON") from None
+                return TokenSet.from_token_response(payload, now=datetime.now(UTC))
+            error = _oauth_error(response)
+            if error in {"invalid_grant", "invalid_client", "unauthorized_client"}:
+                reason = {
+                    "invalid_grant": "the refresh token was rejected (invalid_grant)",
+                    "invalid_client": "the app's client id or secret was rejected (invalid_client)",
+                    "unauthorized_client": "the app is not authorized for it (unauthorized_client)",
+                }[error]
+                _log.error("realm %s: %s; reconnection required", self.conn.realm_id, reason)
+                raise ReauthorizationRequired(self.conn.realm_id, reason)
+            fault = parse_fault(response.status_code, response.headers, response.content)
+            last = (fault or QBOError(f"token endpoint answered HTTP {response.status_code}")).scrub(*secrets)
+            if response.status_code == 429 or response.status_code >= 500:
+                _log.warning("realm %s: token refresh attempt %d: %s", self.conn.realm_id, attempt, last)
+                time.sleep(min(2.0**attempt * 0.25, 5.0))
+                continue
+            raise last
+        assert last is not None
+        raise RetriesExhausted(last, self.max_attempts)
+
+
+def _oauth_error(response: requests.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, str) else None
+
+
+def _path_of(url: str) -> str:
+    return redact(requests.utils.urlparse(url).path)
+
+
+__all__ = ["EXPIRY_MARGIN_SECONDS", "OAuthSession"]

@@ -1,0 +1,62 @@
+"""What domain services return: a business value plus the provenance of the data behind it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import pandas as pd
+
+from smartsync_pipeline.smart.sync_service import Provenance
+
+CENT = Decimal("0.01")
+
+
+def money(value: Any) -> Decimal:
+    """A sum of money as an exact 2-decimal Decimal (pandas sums floats; cents are what we report)."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return Decimal("0.00")
+    return Decimal(str(round(float(value), 6))).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Documents:
+    """A set of bills or invoices with their totals."""
+
+    rows: pd.DataFrame  # one row per document, with days_until_due and is_overdue
+    total_balance: Decimal
+    overdue_balance: Decimal
+    provenance: Provenance
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
+
+    @property
+    def overdue_count(self) -> int:
+        return int(self.rows["is_overdue"].sum()) if len(self.rows) else 0
+
+    def records(self) -> list[dict[str, Any]]:
+        """JSON-ready rows (dates as ISO strings, money as 2-decimal strings)."""
+        return [{k: _plain(k, v) for k, v in rec.items()} for rec in self.rows.to_dict("records")]
+
+
+def _plain(key: str, value: Any) -> Any:
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
+        return None
+    if key in ("total_amt", "balance"):
+        return str(money(value))
+    if isinstance(value, pd.Timestamp | date):
+        return value.isoformat()[:10] if key.endswith("date") else value.isoformat()
+    return value.item() if hasattr(value, "item") else value
+
+
+def with_due_status(rows: pd.DataFrame, today: date) -> pd.DataFrame:
+    """Add days_until_due (negative when overdue) and is_overdue to bill or invoice rows."""
+    rows = rows.copy()
+    due = pd.to_datetime(rows["due_date"])
+    rows["days_until_due"] = (due - pd.Timestamp(today)).dt.days
+    rows["is_overdue"] = (rows["days_until_due"] < 0).fillna(False).astype(bool)
+    return rows

@@ -1,0 +1,48 @@
+"""PaymentService: money actually moving — the recent burn that runway is measured against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from smartsync_pipeline.services.answers import money
+from smartsync_pipeline.smart.sync_service import Provenance, QBOSyncService, check_days
+
+
+@dataclass(frozen=True)
+class CashFlowHistory:
+    days: int
+    inflows: Decimal  # customer payments received
+    outflows: Decimal  # bill payments + direct purchases
+    provenance: dict[str, Provenance]
+
+    @property
+    def net(self) -> Decimal:
+        return self.inflows - self.outflows
+
+    @property
+    def weekly_net_burn(self) -> Decimal:
+        """Average net outflow per week (positive = burning cash)."""
+        return money((self.outflows - self.inflows) * 7 / self.days) if self.days else money(0)
+
+
+class PaymentService:
+    def __init__(self, qbo_sync: QBOSyncService) -> None:
+        self.qbo_sync = qbo_sync
+
+    def cash_flow_history(self, days: int = 91, *, max_age: float | None = None) -> CashFlowHistory:
+        """Inflows and outflows over the last ``days`` days (transaction dates within the window)."""
+        check_days(days)
+        if days == 0:
+            raise ValueError("days must be at least 1 for a cash-flow history")
+        received = self.qbo_sync.get_payments(days, max_age=max_age)
+        paid = self.qbo_sync.get_bill_payments(days, max_age=max_age)
+        spent = self.qbo_sync.get_purchases(days, max_age=max_age)
+        inflows = money(received.rows["total_amt"].sum() if len(received.rows) else 0)
+        outflows = money(paid.rows["total_amt"].sum() if len(paid.rows) else 0) + money(
+            spent.rows["total_amt"].sum() if len(spent.rows) else 0
+        )
+        return CashFlowHistory(
+            days, inflows, outflows,
+            {"payments": received.provenance, "bill_payments": paid.provenance, "purchases": spent.provenance},
+        )  # fmt: skip

@@ -1,0 +1,384 @@
+"""SmartReader: the one place that decides "mirror or QBO?" for every read.
+
+Fresh → answer from the newest published snapshot (DuckDB, read-only, never blocked by a sync).
+Stale → an incremental sync of that (entity, realm) through the sync engine (trigger ``on_demand``,
+logged in the change log, recorded as a Dagster materialization of that asset partition), then answer
+from the new snapshot. Concurrent stale reads of one (entity, realm), in threads or processes, share one
+refresh (single flight). When QBO fails, stale data is served only inside an explicit bound and is
+always flagged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field, PrivateAttr
+
+from smartsync_pipeline.entities import EntitySpec, entity
+from smartsync_pipeline.home import Home
+from smartsync_pipeline.locking import FileLock, LockTimeout
+from smartsync_pipeline.mirror.snapshots import SnapshotInfo, SnapshotReader
+from smartsync_pipeline.qbo.credentials import CompanyStore
+from smartsync_pipeline.qbo.errors import QBOError, ReauthorizationRequired
+from smartsync_pipeline.smart.errors import DataUnavailableError, UnknownCompanyError
+from smartsync_pipeline.smart.provenance import Provenance
+from smartsync_pipeline.sync.engine import SyncEngine
+from smartsync_pipeline.sync.report import SyncReport
+
+log = logging.getLogger("smartsync.smart")
+
+MAX_AGE_LIMIT = timedelta(days=3650)
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """Rows (a DataFrame with the mirror's typed columns) plus where they came from."""
+
+    rows: pd.DataFrame
+    provenance: Provenance
+
+
+def _default_home() -> str:
+    return os.environ.get("SMARTSYNC_HOME", ".smartsync")
+
+
+class SmartReader(dg.ConfigurableResource):
+    """Reads business data from the mirror when it is fresh enough, refreshing it from QBO when not."""
+
+    smartsync_home: str = Field(default_factory=_default_home, description="SMARTSYNC_HOME of the mirror")
+    stale_if_error_seconds: float = Field(
+        default=6 * 3600.0,
+        description="when QBO fails, serve mirror data (flagged stale) if it is at most this old",
+    )
+    stale_while_revalidate: bool = Field(
+        default=False, description="answer stale data at once (flagged) and refresh in the background"
+    )
+    refresh_wait_seconds: float = Field(
+        default=120.0, description="longest wait for another process's refresh or sync of the same company"
+    )
+    record_in_dagster: bool = Field(
+        default=True, description="record on-demand refreshes as materializations when DAGSTER_HOME is set"
+    )
+
+    _snapshots: SnapshotReader | None = PrivateAttr(default=None)
+    _engine: SyncEngine | None = PrivateAttr(default=None)
+    _clock: Callable[[], datetime] | None = PrivateAttr(default=None)
+    _instance: Any = PrivateAttr(default=None)
+    _init_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _realms: tuple[float, frozenset[str]] = PrivateAttr(default=(-1.0, frozenset()))
+    _stats: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    # -- wiring ----------------------------------------------------------------------------------
+
+    @property
+    def home(self) -> Home:
+        return Home(os.path.abspath(self.smartsync_home))  # type: ignore[arg-type]
+
+    def with_clock(self, clock: Callable[[], datetime]) -> SmartReader:
+        """Use another clock for freshness decisions (tests, simulations)."""
+        self._clock = clock
+        return self
+
+    def _now(self) -> datetime:
+        return self._clock() if self._clock is not None else datetime.now(UTC)
+
+    def with_engine(self, engine: SyncEngine) -> SmartReader:
+        self._engine = engine
+        return self
+
+    def snapshots(self) -> SnapshotReader:
+        if self._snapshots is None:
+            with self._init_lock:
+                if self._snapshots is None:
+                    self._snapshots = SnapshotReader(self.home.ensure())
+        return self._snapshots
+
+    def engine(self) -> SyncEngine:
+        if self._engine is None:
+            with self._init_lock:
+                if self._engine is None:
+                    self._engine = SyncEngine(self.home)
+        return self._engine
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """How reads were answered in this process: fresh, refresh, refresh_reused, stale_if_error, ..."""
+        return dict(self._stats)
+
+    def _count(self, what: str) -> None:
+        self._stats[what] = self._stats.get(what, 0) + 1
+
+    # -- the read path ---------------------------------------------------------------------------
+
+    def read(
+        self,
+        entity_name: str,
+        realm_id: str,
+        *,
+        where: str = "",
+        params: Sequence[Any] = (),
+        columns: str = "*",
+        order_by: str = "",
+        max_age: float | timedelta | None = None,
+    ) -> ReadResult:
+        """Live rows of one entity of one company, from a mirror at most ``max_age`` old.
+
+        ``max_age`` defaults to the entity's freshness window (the asset's FreshnessPolicy fail
+        window); 0 means live (always refresh first). ``where`` is a SQL predicate over the mirror
+        table's columns with ``?`` placeholders for ``params``.
+        """
+        spec = entity(entity_name)
+        limit = self._max_age(spec, max_age)
+        requested_at = self._now()
+        info = self.snapshots().current()
+        as_of = info.last_sync_at(realm_id, spec.name) if info else None
+        if as_of is None:
+            self._check_company(realm_id)
+        if as_of is not None and limit > timedelta(0) and requested_at - as_of <= limit:
+            self._count("fresh")
+            return self._query(spec, realm_id, info, where, params, columns, order_by, requested_at, limit, "mirror")
+        if self.stale_while_revalidate and as_of is not None and requested_at - as_of <= self._error_bound():
+            self._count("stale_while_revalidate")
+            threading.Thread(
+                target=self._refresh_quietly, args=(spec, realm_id, requested_at, limit), daemon=True
+            ).start()
+            return self._query(
+                spec,
+                realm_id,
+                info,
+                where,
+                params,
+                columns,
+                order_by,
+                requested_at,
+                limit,
+                "mirror",
+                reason="stale-while-revalidate: refreshing in the background",
+            )
+        return self._read_after_refresh(spec, realm_id, requested_at, limit, where, params, columns, order_by)
+
+    def _read_after_refresh(
+        self,
+        spec: EntitySpec,
+        realm_id: str,
+        requested_at: datetime,
+        limit: timedelta,
+        where: str,
+        params: Sequence[Any],
+        columns: str,
+        order_by: str,
+    ) -> ReadResult:
+        try:
+            report, waited_for_other = self._refresh(spec, realm_id, requested_at, limit)
+        except ReauthorizationRequired:
+            raise
+        except (QBOError, LockTimeout, OSError) as exc:
+            return self._stale_if_error(spec, realm_id, requested_at, limit, exc, where, params, columns, order_by)
+        info = self.snapshots().current()
+        source = "mirror" if waited_for_other or report is None else "api"
+        return self._query(
+            spec,
+            realm_id,
+            info,
+            where,
+            params,
+            columns,
+            order_by,
+            requested_at,
+            limit,
+            source,
+            report=report,
+            reason="refreshed by a concurrent read or run" if waited_for_other else "",
+        )
+
+    def _refresh(
+        self, spec: EntitySpec, realm_id: str, requested_at: datetime, limit: timedelta
+    ) -> tuple[SyncReport | None, bool]:
+        """Single flight per (realm, entity): the first caller syncs, the others wait for the lock and
+        then reuse the result if it is new enough for them. Returns (report or None, reused)."""
+        lock = FileLock(
+            self.home.locks_dir / f"refresh-{realm_id}-{spec.table}.lock",
+            what=f"the refresh of {spec.name} for company {realm_id}",
+        )
+        with lock.exclusive(self.refresh_wait_seconds) as waited:
+            info = self.snapshots().current()
+            as_of = info.last_sync_at(realm_id, spec.name) if info else None
+            # Good enough if someone refreshed after our deadline: for max_age=0, after we asked.
+            needed_since = requested_at - limit
+            if as_of is not None and as_of >= needed_since and (limit > timedelta(0) or as_of >= requested_at):
+                self._count("refresh_reused")
+                return None, True
+            self._count("refresh")
+            report = self.engine().sync(
+                realm_id,
+                [spec.name],
+                mode="auto",
+                trigger="on_demand",
+                lock_timeout=max(1.0, self.refresh_wait_seconds - waited),
+            )
+            self._record(report, spec)
+            return report, False
+
+    def _refresh_quietly(self, spec: EntitySpec, realm_id: str, requested_at: datetime, limit: timedelta) -> None:
+        try:
+            self._refresh(spec, realm_id, requested_at, limit)
+        except Exception as exc:  # background: the next read will try again and report properly
+            log.warning("background refresh of %s for company %s failed: %s", spec.name, realm_id, exc)
+
+    def _stale_if_error(
+        self,
+        spec: EntitySpec,
+        realm_id: str,
+        requested_at: datetime,
+        limit: timedelta,
+        exc: BaseException,
+        where: str,
+        params: Sequence[Any],
+        columns: str,
+        order_by: str,
+    ) -> ReadResult:
+        info = self.snapshots().current()
+        as_of = info.last_sync_at(realm_id, spec.name) if info else None
+        now = self._now()
+        cause = " ".join(str(exc).split()) or type(exc).__name__
+        if as_of is None:
+            raise DataUnavailableError(
+                f"company {realm_id}: no {spec.name} data in the mirror yet and the refresh from QBO failed: {cause}"
+            ) from exc
+        age = now - as_of
+        if age > self._error_bound():
+            raise DataUnavailableError(
+                f"company {realm_id}: {spec.name} data is {_human(age)} old (allowed {_human(limit)}, "
+                f"stale-if-error bound {_human(self._error_bound())}) and the refresh from QBO failed: {cause}"
+            ) from exc
+        self._count("stale_if_error")
+        log.warning("serving stale %s for company %s (%s old): %s", spec.name, realm_id, _human(age), cause)
+        return self._query(
+            spec,
+            realm_id,
+            info,
+            where,
+            params,
+            columns,
+            order_by,
+            requested_at,
+            limit,
+            "mirror",
+            reason=f"stale-if-error: QBO refresh failed ({cause})",
+        )
+
+    def _query(
+        self,
+        spec: EntitySpec,
+        realm_id: str,
+        info: SnapshotInfo | None,
+        where: str,
+        params: Sequence[Any],
+        columns: str,
+        order_by: str,
+        requested_at: datetime,
+        limit: timedelta,
+        source: str,
+        *,
+        report: SyncReport | None = None,
+        reason: str = "",
+    ) -> ReadResult:
+        sql = f"SELECT {columns} FROM {spec.table} WHERE realm_id = ? AND NOT is_deleted"
+        if where:
+            sql += f" AND ({where})"
+        if order_by:
+            sql += f" ORDER BY {order_by}"
+        with self.snapshots().cursor(info) as (cur, used):
+            rows = cur.execute(sql, [realm_id, *params]).df()
+        as_of = used.last_sync_at(realm_id, spec.name)
+        age = (self._now() - as_of).total_seconds() if as_of else None
+        # Stale means older than the caller allowed at the moment they asked (for max_age=0: from
+        # before they asked).
+        stale = as_of is None or as_of < requested_at - limit
+        entity_report = report.entities.get(spec.name) if report else None
+        return ReadResult(
+            rows,
+            Provenance(
+                source="api" if source == "api" else "mirror",
+                realm_id=realm_id,
+                entity=spec.name,
+                as_of=as_of,
+                age_seconds=age,
+                max_age_seconds=limit.total_seconds(),
+                stale=stale,
+                snapshot_generation=used.generation,
+                sync_id=report.sync_id if report else None,
+                changes=entity_report.changed if entity_report else None,
+                reason=reason,
+            ),
+        )
+
+    # -- details ---------------------------------------------------------------------------------
+
+    def _max_age(self, spec: EntitySpec, max_age: float | timedelta | None) -> timedelta:
+        if max_age is None:
+            return spec.freshness.fail
+        value = max_age if isinstance(max_age, timedelta) else timedelta(seconds=_number(max_age, "max_age"))
+        if value < timedelta(0) or value > MAX_AGE_LIMIT:
+            raise ValueError(f"max_age must be between 0 and {MAX_AGE_LIMIT.days} days, got {value}")
+        return value
+
+    def _error_bound(self) -> timedelta:
+        return timedelta(seconds=self.stale_if_error_seconds)
+
+    def _check_company(self, realm_id: str) -> None:
+        folder = self.home.companies_dir
+        try:
+            mtime = folder.stat().st_mtime
+        except FileNotFoundError:
+            mtime = 0.0
+        cached_mtime, realms = self._realms
+        if mtime != cached_mtime:
+            realms = frozenset(CompanyStore(self.home).realms())
+            self._realms = (mtime, realms)
+        if realm_id not in realms:
+            known = ", ".join(sorted(realms)) or "none"
+            raise UnknownCompanyError(f"company {realm_id!r} is not connected (connected: {known})")
+
+    def _record(self, report: SyncReport, spec: EntitySpec) -> None:
+        """Show the on-demand refresh in Dagster beside scheduled ones; never fail the read for it."""
+        if not self.record_in_dagster or not os.environ.get("DAGSTER_HOME") or spec.name not in report.entities:
+            return
+        try:
+            if self._instance is None:
+                self._instance = dg.DagsterInstance.get()
+            self._instance.report_runless_asset_event(
+                dg.AssetMaterialization(
+                    asset_key=dg.AssetKey(["qbo", spec.table]),
+                    partition=report.realm_id,
+                    metadata={k: v for k, v in report.entity_metadata(spec.name).items() if v is not None},
+                    tags={"smartsync/trigger": "on_demand"},
+                )
+            )
+        except Exception as exc:
+            log.warning("could not record the on-demand refresh in Dagster: %s", exc)
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}")
+    return float(value)
+
+
+def _human(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

@@ -1,0 +1,318 @@
+"""The sync engine: the only writer of mirror rows, the change log and sync state.
+
+Dagster assets, schedules, webhook-driven runs, on-demand refreshes from the smart reader and the
+CLI all call ``SyncEngine.sync``. Per realm it (1) fetches from QBO without touching the mirror, then
+(2) applies everything in ONE DuckDB transaction (rows + change log + watermarks) under the writer
+lock, then (3) publishes a snapshot for readers. A sync killed at any point leaves the mirror as it
+was before it; the next sync converges.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from smartsync_pipeline.entities import EntitySpec, entity, iter_entities
+from smartsync_pipeline.home import Home
+from smartsync_pipeline.locking import FileLock
+from smartsync_pipeline.mirror import change_log
+from smartsync_pipeline.mirror.apply import (
+    ApplyContext,
+    EntityApplyResult,
+    apply_staged,
+    id_key,
+    stage,
+    tombstone_stubs,
+)
+from smartsync_pipeline.mirror.database import MirrorDatabase
+from smartsync_pipeline.mirror.snapshots import SnapshotStore, content_key, read_state_rows
+from smartsync_pipeline.mirror.sync_state import EntityState, load_state, record_sync
+from smartsync_pipeline.qbo.client import QBOClient
+from smartsync_pipeline.qbo.credentials import CompanyStore
+from smartsync_pipeline.qbo.errors import CDCWindowTooOldError
+from smartsync_pipeline.sync.fetch import (
+    CDCFetch,
+    FullFetch,
+    Progress,
+    StagingArea,
+    confirm_missing,
+    fetch_cdc,
+    fetch_full,
+    iter_staged,
+)
+from smartsync_pipeline.sync.report import EntitySyncReport, SyncReport
+
+log = logging.getLogger("smartsync.sync")
+
+CDC_MAX_LOOKBACK = timedelta(days=30)
+MODES = ("auto", "full", "incremental")
+
+
+class SyncError(RuntimeError):
+    """A sync could not run (bad arguments, no such company); nothing was written."""
+
+
+def resolve_realm(home: Home, realm_id: str | None) -> str:
+    """The realm to use: the given one (must be connected) or the only connected one."""
+    realms = CompanyStore(home).realms()
+    if realm_id:
+        if realm_id not in realms:
+            known = ", ".join(realms) or "none"
+            raise SyncError(
+                f"company {realm_id!r} is not connected (connected: {known}); run `smartsync connect` first"
+            )
+        return realm_id
+    if len(realms) == 1:
+        return realms[0]
+    if not realms:
+        raise SyncError("no company is connected; run `smartsync connect` first")
+    raise SyncError(f"{len(realms)} companies are connected ({', '.join(realms)}); choose one with --realm")
+
+
+@dataclass
+class SyncEngine:
+    """Syncs one realm at a time; safe to call from many threads and processes at once."""
+
+    home: Home
+    client_factory: Callable[[str], Any] | None = None
+    cdc_overlap: timedelta = timedelta(seconds=60)
+    page_size: int = 1000
+    lock_timeout: float = 900.0
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def __post_init__(self) -> None:
+        self.home.ensure()
+        self.db = MirrorDatabase(self.home)
+        self.snapshots = SnapshotStore(self.home)
+
+    def client(self, realm_id: str) -> Any:
+        if self.client_factory is not None:
+            return self.client_factory(realm_id)
+        store = CompanyStore(self.home)
+        return QBOClient(store.load(realm_id), store.tokens(realm_id), home=self.home)
+
+    def realm_lock(self, realm_id: str) -> FileLock:
+        return FileLock(self.home.locks_dir / f"sync-{realm_id}.lock", what=f"the sync of company {realm_id}")
+
+    def sync(
+        self,
+        realm_id: str | None = None,
+        entities: Sequence[str] | None = None,
+        *,
+        mode: str = "auto",
+        trigger: str = "manual",
+        run_id: str | None = None,
+        progress: Progress | None = None,
+        lock_timeout: float | None = None,
+    ) -> SyncReport:
+        """Bring the mirror of ``entities`` (default: all) of one realm up to date with QBO.
+
+        A second sync of the same realm waits for the first (at most ``lock_timeout`` seconds, then
+        ``LockTimeout``); its CDC window is then tiny."""
+        if mode not in MODES:
+            raise SyncError(f"unknown sync mode {mode!r}; expected one of {', '.join(MODES)}")
+        if trigger not in change_log.TRIGGERS:
+            raise SyncError(f"unknown trigger {trigger!r}; expected one of {', '.join(sorted(change_log.TRIGGERS))}")
+        specs = list(iter_entities(list(entities) if entities else None))
+        realm_id = resolve_realm(self.home, realm_id)
+        report = SyncReport(realm_id, uuid.uuid4().hex, trigger, run_id, self.clock())
+        timeout = self.lock_timeout if lock_timeout is None else lock_timeout
+        with self.realm_lock(realm_id).exclusive(timeout) as waited:
+            report.lock_wait_seconds += waited
+            self._sync_locked(realm_id, specs, mode, report, progress)
+        report.finished_at = self.clock()
+        log.info(
+            "synced %s %s: +%d ~%d -%d (=%d) in %.2fs, %d API calls",
+            realm_id,
+            ",".join(report.entities),
+            report.total("created"),
+            report.total("updated"),
+            report.total("deleted"),
+            report.total("unchanged"),
+            report.duration_seconds,
+            report.api_calls,
+        )
+        return report
+
+    # -- phases -------------------------------------------------------------------------------
+
+    def _sync_locked(
+        self, realm_id: str, specs: list[EntitySpec], mode: str, report: SyncReport, progress: Progress | None
+    ) -> None:
+        states = self._load_states(realm_id, specs, report)
+        client = self.client(realm_id)
+        full: dict[str, str] = {}  # entity -> reason
+        incremental: list[EntitySpec] = []
+        now = self.clock()
+        for spec in specs:
+            st = states[spec.name]
+            if mode == "full":
+                full[spec.name] = "requested"
+            elif st.watermark is None:
+                if mode == "incremental":
+                    full[spec.name] = "never synced: first sync is full"
+                else:
+                    full[spec.name] = "first sync"
+            elif now - st.watermark > CDC_MAX_LOOKBACK - timedelta(hours=1):
+                full[spec.name] = f"watermark {st.watermark:%Y-%m-%d} is older than CDC's 30-day limit"
+            else:
+                incremental.append(spec)
+
+        cdc: CDCFetch | None = None
+        if incremental:
+            since = min(states[s.name].watermark for s in incremental) - self.cdc_overlap  # type: ignore[operator]
+            try:
+                with report.timed("fetch"):
+                    cdc = fetch_cdc(client, [s.name for s in incremental], since)
+            except CDCWindowTooOldError:
+                # QBO's clock is the authority on the 30-day limit.
+                for s in incremental:
+                    full[s.name] = "QBO rejected the CDC window as older than 30 days"
+                incremental = []
+            else:
+                for name in cdc.overflowed:
+                    full[name] = "more changes than one CDC response holds"
+                incremental = [s for s in incremental if s.name not in cdc.overflowed]
+
+        staging = StagingArea(self.home.root / "staging" / realm_id)
+        try:
+            fulls: dict[str, FullFetch] = {}
+            missing: dict[str, list[str]] = {}
+            rescued: dict[str, list[dict]] = {}
+            for name in full:
+                spec = entity(name)
+                with report.timed("fetch"):
+                    fulls[name] = fetch_full(client, spec, staging, page_size=self.page_size, progress=progress)
+            if fulls:
+                with report.timed("find_deletes"):
+                    candidates = self._delete_candidates(realm_id, fulls)
+                    for name, ids in candidates.items():
+                        missing[name], rescued[name] = confirm_missing(client, entity(name), ids)
+            self._apply(realm_id, specs, states, cdc, incremental, fulls, full, missing, rescued, report)
+        finally:
+            staging.cleanup()
+            stats = getattr(client, "stats", None)
+            if stats is not None:
+                report.api_calls = getattr(stats, "api_calls", 0)
+                report.bytes_received = getattr(stats, "bytes_received", 0)
+                report.retries = getattr(stats, "retries", 0)
+
+    def _load_states(self, realm_id: str, specs: list[EntitySpec], report: SyncReport) -> dict[str, EntityState]:
+        with self.db.locked(self.lock_timeout) as waited, self.db.connect() as con:
+            report.lock_wait_seconds += waited
+            return {s.name: load_state(con, realm_id, s) for s in specs}
+
+    def _delete_candidates(self, realm_id: str, fulls: dict[str, FullFetch]) -> dict[str, list[str]]:
+        """Active mirror ids that a full listing did not return (set difference inside DuckDB)."""
+        out: dict[str, list[str]] = {}
+        with self.db.locked(self.lock_timeout), self.db.connect() as con:
+            for name, fetch in fulls.items():
+                spec = entity(name)
+                if fetch.files:
+                    files = [str(p) for p in fetch.files]
+                    rows = con.execute(
+                        f"SELECT id FROM {spec.table} m WHERE realm_id = ? AND NOT is_deleted "
+                        f"AND NOT EXISTS (SELECT 1 FROM read_parquet(?) s WHERE s.id_key = m.id_key AND s.id = m.id)",
+                        [realm_id, files],
+                    ).fetchall()
+                else:
+                    rows = con.execute(
+                        f"SELECT id FROM {spec.table} WHERE realm_id = ? AND NOT is_deleted", [realm_id]
+                    ).fetchall()
+                if rows:
+                    out[name] = sorted((r[0] for r in rows), key=id_key)
+        return out
+
+    def _apply(
+        self,
+        realm_id: str,
+        specs: list[EntitySpec],
+        states: dict[str, EntityState],
+        cdc: CDCFetch | None,
+        incremental: list[EntitySpec],
+        fulls: dict[str, FullFetch],
+        full_reasons: dict[str, str],
+        missing: dict[str, list[str]],
+        rescued: dict[str, list[dict]],
+        report: SyncReport,
+    ) -> None:
+        now = self.clock()
+        ctx = ApplyContext(realm_id, report.trigger, report.run_id, report.sync_id, now)
+        with self.db.locked(self.lock_timeout) as waited:
+            report.lock_wait_seconds += waited
+            with report.timed("apply"), self.db.connect() as con:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    writer = change_log.ChangeLogWriter(con)
+                    for spec in specs:
+                        st = states[spec.name]
+                        result = EntityApplyResult(spec.name)
+                        if spec.name in fulls:
+                            fetch = fulls[spec.name]
+                            for chunk in iter_staged(fetch):
+                                result.add(apply_staged(con, spec, chunk, ctx, writer))
+                            extra = [
+                                *rescued.get(spec.name, []),
+                                *tombstone_stubs(missing.get(spec.name, []), now),
+                            ]
+                            if extra:
+                                result.add(apply_staged(con, spec, stage(extra), ctx, writer))
+                            mode, fetched, watermark = "full", fetch.fetched, fetch.started_server_time or now
+                        elif cdc is not None and spec in incremental:
+                            staged: pa.Table = cdc.staged.get(spec.name, stage([]))
+                            result.add(apply_staged(con, spec, staged, ctx, writer))
+                            mode, fetched, watermark = (
+                                "incremental",
+                                cdc.counts.get(spec.name, 0),
+                                cdc.server_time,
+                            )
+                        else:
+                            continue
+                        # Freshness is "as of when we asked QBO", not when we finished writing.
+                        active, deleted = record_sync(
+                            con,
+                            spec,
+                            realm_id=realm_id,
+                            synced_at=report.started_at,
+                            watermark=watermark,
+                            mode=mode,
+                            trigger=report.trigger,
+                            run_id=report.run_id,
+                            sync_id=report.sync_id,
+                            result=result,
+                        )
+                        report.entities[spec.name] = EntitySyncReport(
+                            spec.name,
+                            mode,
+                            result.created,
+                            result.updated,
+                            result.deleted,
+                            result.unchanged,
+                            active,
+                            deleted,
+                            fetched,
+                            st.watermark,
+                            watermark,
+                            result.changed_ids,
+                            full_reasons.get(spec.name, "") if mode == "full" else "",
+                        )
+                    writer.flush()
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                head = writer.head
+                report.change_id_first = writer.first_id
+                report.change_id_last = head.change_id if writer.count else None
+                report.chain_head_hash = head.row_hash
+                state = read_state_rows(con)
+                key = content_key(con)
+            with report.timed("publish"):
+                info = self.snapshots.publish(self.db.path, state, content_key=key)
+            report.snapshot_generation = info.generation

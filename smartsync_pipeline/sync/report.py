@@ -1,0 +1,127 @@
+"""What a sync did, for the CLI, Dagster metadata and the smart reader's provenance."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class EntitySyncReport:
+    entity: str
+    mode: str  # full | incremental
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    rows_active: int = 0
+    rows_deleted: int = 0
+    fetched: int = 0
+    watermark_before: datetime | None = None
+    watermark_after: datetime | None = None
+    changed_ids: list[tuple[str, str]] = field(default_factory=list)
+    fallback_reason: str = ""  # why an incremental request ran as full
+
+    @property
+    def changed(self) -> int:
+        return self.created + self.updated + self.deleted
+
+
+@dataclass
+class SyncReport:
+    """One sync of one realm: counts per entity, API cost, the change-id range and the chain head."""
+
+    realm_id: str
+    sync_id: str
+    trigger: str
+    run_id: str | None
+    started_at: datetime
+    finished_at: datetime | None = None
+    entities: dict[str, EntitySyncReport] = field(default_factory=dict)
+    api_calls: int = 0
+    bytes_received: int = 0
+    retries: int = 0
+    change_id_first: int | None = None
+    change_id_last: int | None = None
+    chain_head_hash: str = ""
+    snapshot_generation: int | None = None
+    lock_wait_seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase: fetch, apply, publish, ...
+    notes: list[str] = field(default_factory=list)
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - start
+
+    @property
+    def duration_seconds(self) -> float:
+        end = self.finished_at or self.started_at
+        return (end - self.started_at).total_seconds()
+
+    def total(self, what: str) -> int:
+        return sum(getattr(e, what) for e in self.entities.values())
+
+    @property
+    def changed(self) -> int:
+        return self.total("changed")
+
+    @property
+    def mode(self) -> str:
+        modes = {e.mode for e in self.entities.values()}
+        return modes.pop() if len(modes) == 1 else "mixed"
+
+    def entity_metadata(self, name: str) -> dict[str, Any]:
+        """Flat, JSON-ready metadata for one entity of this sync: what a Dagster materialization of
+        that asset partition records, whoever ran the sync (a run, or an on-demand read)."""
+        e = self.entities[name]
+        return {
+            "realm_id": self.realm_id,
+            "mode": e.mode,
+            "trigger": self.trigger,
+            "created": e.created,
+            "updated": e.updated,
+            "deleted": e.deleted,
+            "unchanged": e.unchanged,
+            "fetched": e.fetched,
+            "rows_active": e.rows_active,
+            "rows_deleted": e.rows_deleted,
+            "api_calls": self.api_calls,
+            "watermark_before": e.watermark_before.isoformat() if e.watermark_before else None,
+            "watermark_after": e.watermark_after.isoformat() if e.watermark_after else None,
+            "change_id_first": self.change_id_first,
+            "change_id_last": self.change_id_last,
+            "chain_head_hash": self.chain_head_hash,
+            "snapshot_generation": self.snapshot_generation,
+            "duration_seconds": round(self.duration_seconds, 3),
+            **{f"{k}_seconds": round(v, 3) for k, v in self.timings.items()},
+            "sync_id": self.sync_id,
+            "fallback_reason": e.fallback_reason or None,
+            "changed_ids": [f"{op} {i}" for op, i in e.changed_ids[:20]],
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (timestamps as ISO strings)."""
+
+        def convert(v: Any) -> Any:
+            if isinstance(v, datetime):
+                return v.isoformat()
+            if isinstance(v, dict):
+                return {k: convert(x) for k, x in v.items()}
+            if isinstance(v, list | tuple):
+                return [convert(x) for x in v]
+            return v
+
+        out = convert(asdict(self))
+        out["duration_seconds"] = round(self.duration_seconds, 3)
+        out["mode"] = self.mode
+        for key in ("created", "updated", "deleted", "unchanged"):
+            out[key] = self.total(key)
+        return out

@@ -1,0 +1,102 @@
+"""Shared fixtures: real sandbox processes on loopback and a throw-away SMARTSYNC_HOME."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smartsync_pipeline.sandbox.process import SandboxProcess
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[SandboxProcess]:
+    """One small sandbox (seed 7) for the whole session. Read-mostly: tests that write data or change
+    knobs (faults, limits, clock) use ``sandbox_factory`` instead."""
+    proc = SandboxProcess.start(scale="small", seed=7)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def sandbox_factory() -> Iterator[Callable[..., SandboxProcess]]:
+    """``sandbox_factory(scale="small", seed=7, realms=1, **opts)`` starts a fresh sandbox process;
+    all of them stop at teardown. ``opts`` go to ``SandboxProcess.start`` (``state_file``,
+    ``extra_args``, or CLI flags such as ``per_window=100``)."""
+    started: list[SandboxProcess] = []
+
+    def make(scale: str = "small", seed: int = 7, realms: int = 1, **opts: Any) -> SandboxProcess:
+        proc = SandboxProcess.start(scale=scale, seed=seed, realms=realms, **opts)
+        started.append(proc)
+        return proc
+
+    try:
+        yield make
+    finally:
+        for proc in started:
+            proc.stop()
+
+
+@pytest.fixture
+def smartsync_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh SMARTSYNC_HOME for one test."""
+    home = tmp_path / "smartsync_home"
+    home.mkdir()
+    monkeypatch.setenv("SMARTSYNC_HOME", str(home))
+    return home
+
+
+# -- a connected company: a SMARTSYNC_HOME whose one company is a sandbox realm ---------------------
+
+
+class ConnectedCompany:
+    """A home with a sandbox company connected; builds engines and readers on it."""
+
+    def __init__(self, home_root: Path, sandbox: SandboxProcess, realm_index: int = 0) -> None:
+        from smartsync_pipeline.cli.company_commands import connect_company
+        from smartsync_pipeline.home import Home
+
+        info = sandbox.info
+        realm = info["realms"][realm_index] if info.get("realms") else info
+        self.home = Home(home_root).ensure()
+        self.sandbox = sandbox
+        self.realm_id: str = realm["realm_id"]
+        connect_company(
+            self.home,
+            realm_id=self.realm_id,
+            api_base=info["api_base"],
+            token_url=info["token_url"],
+            client_id=info["client_id"],
+            client_secret=info["client_secret"],
+            refresh_token=realm["refresh_token"],
+            webhook_verifier=info.get("webhook_verifier"),
+            verify=False,
+        )
+
+    def engine(self, **kwargs: Any):
+        from smartsync_pipeline.sync.engine import SyncEngine
+
+        return SyncEngine(self.home, **kwargs)
+
+    def reader(self, **config: Any):
+        from smartsync_pipeline.smart.reader import SmartReader
+
+        return SmartReader(smartsync_home=str(self.home.root), **config)
+
+    def simulate(self, operations: int, seed: int = 1) -> list[dict[str, Any]]:
+        return self.sandbox.control("simulate", {"realm_id": self.realm_id, "operations": operations, "seed": seed})[
+            "changes"
+        ]
+
+    def sandbox_objects(self, entity: str) -> dict[str, Any]:
+        return self.sandbox.control(f"objects/{self.realm_id}/{entity}", method="GET")
+
+
+@pytest.fixture
+def connected_company(sandbox_factory: Callable[..., SandboxProcess], smartsync_home: Path) -> ConnectedCompany:
+    """A fresh small sandbox with its company connected to a fresh SMARTSYNC_HOME."""
+    return ConnectedCompany(smartsync_home, sandbox_factory())

@@ -1,0 +1,180 @@
+"""The sync engine against a real sandbox server: full, incremental, change log, fallbacks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import defaultdict
+
+import duckdb
+import pytest
+
+from smartsync_pipeline.entities import ENTITIES, entity
+from smartsync_pipeline.mirror import change_log
+from smartsync_pipeline.mirror.database import MirrorDatabase
+from smartsync_pipeline.mirror.snapshots import SnapshotReader
+from smartsync_pipeline.sync.engine import SyncError
+from smartsync_pipeline_tests.mirror_equality import mirror_differences
+
+
+def changes_of(home, sync_id: str) -> list[tuple]:
+    with SnapshotReader(home).cursor() as (cur, _):
+        return cur.execute(
+            "SELECT entity, entity_id, op, sync_token_after, changed_fields FROM change_log "
+            "WHERE sync_id = ? ORDER BY change_id",
+            [sync_id],
+        ).fetchall()
+
+
+def expected_ops(
+    changes: list[dict], known_before: dict[str, set[str]]
+) -> dict[tuple[str, str], tuple[str, str | None]]:
+    """What one incremental sync must log for the simulator's changes: one row per object, the op
+    collapsed from what existed before the window to what exists after it."""
+    last: dict[tuple[str, str], dict] = {}
+    for c in changes:
+        last[(c["entity"], str(c["id"]))] = c
+    out = {}
+    for (ent, oid), c in last.items():
+        existed = oid in known_before[ent]
+        if c["op"] == "delete":
+            out[(ent, oid)] = ("delete", None)
+        else:
+            out[(ent, oid)] = ("update" if existed else "create", str(c["sync_token"]))
+    return out
+
+
+def test_full_then_incremental_mirror_equals_sandbox_and_every_change_is_logged_once(connected_company):
+    company = connected_company
+    engine = company.engine()
+    first = engine.sync()
+    assert first.mode == "full"
+    assert first.total("created") == sum(e.rows_active for e in first.entities.values()) > 500
+    assert first.total("updated") == first.total("deleted") == 0
+    assert mirror_differences(company) == {}
+
+    known = {}
+    with SnapshotReader(company.home).cursor() as (cur, _):
+        for spec in ENTITIES:
+            known[spec.name] = {
+                r[0] for r in cur.execute(f"SELECT id FROM {spec.table} WHERE NOT is_deleted").fetchall()
+            }
+
+    changes = company.simulate(150, seed=3)
+    kinds = {c["op"] for c in changes}
+    assert {"create", "update", "delete"} <= kinds, kinds
+
+    second = engine.sync()
+    assert second.mode == "incremental"
+    assert mirror_differences(company) == {}
+
+    logged = changes_of(company.home, second.sync_id)
+    expected = expected_ops(changes, known)
+    got = {(e, i): (op, tok) for e, i, op, tok, _ in logged}
+    assert len(logged) == len(got), "an object was logged twice in one sync"
+    assert got == expected
+    # Updates name the fields that changed, never the bookkeeping ones. (An update can change no
+    # field at all: a vendor whose balance went up and back down still got a new SyncToken.)
+    updates = [(e, i, fields) for e, i, op, _, fields in logged if op == "update"]
+    assert all("SyncToken" not in f and "MetaData" not in f for _, _, f in updates)
+    assert sum(1 for _, _, f in updates if f) >= len(updates) * 0.8, updates
+    bill_fields = {f for e, _, fs in updates if e == "Bill" for f in fs}
+    assert "Balance" in bill_fields, bill_fields
+    assert second.change_id_first == first.change_id_last + 1
+    assert second.change_id_last == second.change_id_first + len(logged) - 1
+
+    # Replaying: nothing changed in QBO, so nothing is logged and no row is touched.
+    third = engine.sync()
+    assert third.changed == 0 and third.total("unchanged") >= 0
+    assert changes_of(company.home, third.sync_id) == []
+    with MirrorDatabase(company.home).inspect() as con:
+        assert change_log.verify(con).ok
+
+
+def test_replaying_the_same_cdc_window_changes_nothing(connected_company):
+    company = connected_company
+    engine = company.engine()
+    engine.sync()
+    company.simulate(40, seed=5)
+    engine.sync()
+    # Move every watermark back so the next CDC call re-reads the same window.
+    with MirrorDatabase(company.home).locked(), MirrorDatabase(company.home).connect() as con:
+        con.execute("UPDATE sync_state SET watermark = watermark - INTERVAL 2 HOUR")
+    again = engine.sync()
+    assert again.mode == "incremental"
+    assert again.changed == 0 and again.total("unchanged") > 0
+
+
+def test_tampered_change_log_row_is_detected_by_audit_verify(connected_company, tmp_path):
+    company = connected_company
+    company.engine().sync(entities=["Vendor", "Bill"])
+    env = {**os.environ, "SMARTSYNC_HOME": str(company.home.root)}
+    cli = [sys.executable, "-m", "smartsync_pipeline.cli.main", "audit", "verify"]
+    ok = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert "intact" in ok.stdout
+    db = MirrorDatabase(company.home)
+    with db.locked():
+        con = duckdb.connect(str(db.path))
+        con.execute("UPDATE change_log SET op = 'update' WHERE change_id = 17")
+        con.close()
+    bad = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1
+    assert "change 17" in bad.stderr and "modified" in bad.stderr
+
+
+def test_watermark_older_than_30_days_falls_back_to_full(connected_company):
+    company = connected_company
+    engine = company.engine()
+    engine.sync(entities=["Bill", "Vendor"])
+    company.sandbox.control("clock", {"advance_seconds": 31 * 86400})
+    company.simulate(20, seed=9)
+    report = engine.sync(entities=["Bill", "Vendor"])
+    assert report.mode == "full"
+    assert all("30" in e.fallback_reason for e in report.entities.values()), report.entities
+    assert mirror_differences(company, ["Bill", "Vendor"]) == {}
+
+
+def test_a_full_cdc_response_is_never_truncated(connected_company):
+    company = connected_company
+    engine = company.engine()
+    engine.sync()
+    changes = company.simulate(1300, seed=11)
+    assert len(changes) > 1000
+    report = engine.sync()
+    assert mirror_differences(company) == {}
+    # More than one response's worth: split by entity, and any entity still over the cap ran full.
+    overflow = [e for e in report.entities.values() if e.fallback_reason]
+    for e in overflow:
+        assert "CDC response" in e.fallback_reason
+    logged = changes_of(company.home, report.sync_id)
+    per_object = defaultdict(int)
+    for e, i, *_ in logged:
+        per_object[(e, i)] += 1
+    assert max(per_object.values()) == 1
+
+
+def test_sync_rejects_bad_arguments_without_writing(connected_company):
+    engine = connected_company.engine()
+    with pytest.raises(SyncError, match="not connected"):
+        engine.sync("999999")
+    with pytest.raises(SyncError, match="unknown sync mode"):
+        engine.sync(mode="sideways")
+    with pytest.raises(Exception, match="unknown QBO entity"):
+        engine.sync(entities=["Bil"])
+    assert not connected_company.home.mirror_path.exists()
+
+
+def test_report_counts_match_the_mirror(connected_company):
+    company = connected_company
+    report = company.engine().sync(entities=["Bill"])
+    bill = report.entities["Bill"]
+    with SnapshotReader(company.home).cursor() as (cur, info):
+        n = cur.execute("SELECT count(*) FROM bill WHERE NOT is_deleted").fetchall()[0][0]
+        assert info.generation == report.snapshot_generation
+    assert bill.rows_active == n == bill.created == bill.fetched
+    assert report.api_calls >= 2
+    meta = report.entity_metadata("Bill")
+    assert meta["created"] == n and meta["chain_head_hash"] == report.chain_head_hash
+    assert entity("Bill").freshness.fail.total_seconds() > 0

@@ -1,0 +1,95 @@
+"""The import contract of DESIGN.md's layer table: arrows point down only.
+
+Every module's imports are read with ``ast`` (including imports inside functions), so a layer cannot
+reach around its neighbours even lazily.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "smartsync_pipeline"
+
+# layer -> smartsync modules it may import (prefixes), besides itself.
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "entities": (),
+    "home": (),
+    "locking": (),
+    "qbo": ("entities", "home"),
+    "sandbox": ("entities",),
+    "mirror": ("entities", "home", "locking"),
+    "inbox": ("qbo.webhooks", "home", "entities"),
+    "sync": ("qbo", "mirror", "entities", "home", "locking"),
+    "smart": ("sync", "mirror", "entities", "home", "locking", "qbo.errors", "qbo.credentials"),
+    "services": ("smart.sync_service",),
+    "orchestrators": ("services",),
+}
+# Third-party modules a layer must never import.
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "entities": ("duckdb", "pandas", "pyarrow", "requests", "dagster"),
+    "qbo": ("duckdb", "pandas", "pyarrow", "dagster"),
+    "sandbox": ("duckdb", "pandas", "pyarrow", "requests", "dagster"),
+    "mirror": ("requests", "dagster"),
+    "sync": ("dagster",),
+    "services": ("duckdb", "pyarrow", "requests", "urllib3", "dagster"),
+    "orchestrators": ("duckdb", "pyarrow", "requests", "urllib3", "dagster", "pandas"),
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return found
+
+
+def _layer_of(path: Path) -> str:
+    rel = path.relative_to(PACKAGE)
+    return rel.parts[0].removesuffix(".py")
+
+
+def _modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        layer = _layer_of(path)
+        if layer in ALLOWED:
+            yield pytest.param(path, layer, id=str(path.relative_to(PACKAGE)))
+
+
+@pytest.mark.parametrize(("path", "layer"), list(_modules()))
+def test_module_imports_only_layers_below(path: Path, layer: str) -> None:
+    bad = []
+    for name in _imports(path):
+        if name.startswith("smartsync_pipeline."):
+            target = name.removeprefix("smartsync_pipeline.")
+            if target.split(".")[0] == layer:
+                continue
+            # `from smartsync_pipeline.x import y` yields both "x" and "x.y": judge the most specific.
+            if not any(target == a or target.startswith(a + ".") for a in ALLOWED[layer]):
+                if not any(other.startswith(name + ".") for other in _imports(path)):
+                    bad.append(name)
+        elif name.split(".")[0] in FORBIDDEN.get(layer, ()):
+            bad.append(name)
+    assert not bad, f"{path.relative_to(PACKAGE)} ({layer}) imports {sorted(bad)}"
+
+
+def test_contract_catches_a_violation(tmp_path: Path) -> None:
+    """The checker itself can fail: a services module importing duckdb is reported."""
+    fake = tmp_path / "bad.py"
+    fake.write_text("import duckdb\nfrom smartsync_pipeline.mirror.database import MirrorDatabase\n")
+    found = _imports(fake)
+    assert "duckdb" in found and "smartsync_pipeline.mirror.database" in found
+    assert not any(n.removeprefix("smartsync_pipeline.").startswith(a) for n in found for a in ALLOWED["services"])
+
+
+def test_every_layer_is_covered() -> None:
+    top = {p.name.removesuffix(".py") for p in PACKAGE.iterdir() if not p.name.startswith("__")}
+    top -= {"cli", "defs", "definitions", "__pycache__"}
+    assert top <= set(ALLOWED), f"layers without a contract: {sorted(top - set(ALLOWED))}"
