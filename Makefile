@@ -18,9 +18,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -c "import importlib.metadata as m; v={p: m.version(p) for p in ('dagster','dagster-webserver','dagster-postgres')}; assert v=={'dagster':'1.13.27','dagster-webserver':'1.13.27','dagster-postgres':'0.29.27'}, v; print('dagster family:', v)"
 	touch $@
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+# The instance file: the repo's dagster.yaml, plus Postgres storage when SMARTSYNC_PG_URL is set.
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml $(VENV)/.installed
 	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+	$(BIN)/smartsync instance init --force
 
 demo: venv $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/smartsync demo
@@ -32,7 +33,7 @@ soak: venv $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/pytest -m soak -p no:cacheprovider -s
 
 ui: venv $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/smartsync ui
 
 lint: venv
 	$(BIN)/ruff check .

@@ -42,6 +42,31 @@ def connect(home_dir: Path, sandbox: SandboxProcess) -> Home:
     return home
 
 
+def _sample_rss(proc: subprocess.Popen) -> dict[str, int]:
+    """Peak RSS of the child per 10 s slice, read from /proc while it runs (where memory goes)."""
+    import threading
+
+    peaks: dict[str, int] = {}
+
+    def watch() -> None:
+        start = time.monotonic()
+        while proc.poll() is None:
+            try:
+                with open(f"/proc/{proc.pid}/status") as fh:
+                    kb = next(int(line.split()[1]) for line in fh if line.startswith("VmRSS"))
+            except (OSError, StopIteration):
+                break
+            key = f"{int(time.monotonic() - start) // 10 * 10:>4}s"
+            peaks[key] = max(peaks.get(key, 0), kb // 1024)
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    proc.wait()
+    thread.join()
+    return peaks
+
+
 def backfill(scale: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp:
         t0 = time.perf_counter()
@@ -51,13 +76,17 @@ def backfill(scale: str) -> dict:
             home = connect(Path(tmp), sandbox)
             env = {**os.environ, "SMARTSYNC_HOME": str(home.root)}
             t0 = time.perf_counter()
-            out = subprocess.run(
+            proc = subprocess.Popen(
                 [sys.executable, "-m", "smartsync_pipeline.cli.main", "sync", "--full", "--json"],
-                env=env, capture_output=True, text=True, check=True,
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )  # fmt: skip
+            samples = _sample_rss(proc)
+            stdout, stderr = proc.communicate()
             wall = time.perf_counter() - t0
+            if proc.returncode != 0:
+                raise SystemExit(f"sync failed ({proc.returncode}):\n{stderr[-3000:]}")
             peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            report = json.loads(out.stdout)
+            report = json.loads(stdout)
             records = report["created"]
             apply_s = report["timings"]["apply"]
             return {
@@ -71,6 +100,7 @@ def backfill(scale: str) -> dict:
                 "records_per_s_apply": round(records / apply_s),
                 "publish_s": round(report["timings"].get("publish", 0), 2),
                 "peak_rss_mb_sync_process": round(peak_kb / 1024),
+                "rss_mb_by_phase_sampled": samples,
                 "mirror_mb": round(home.mirror_path.stat().st_size / 1e6),
             }
         finally:

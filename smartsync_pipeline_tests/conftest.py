@@ -11,6 +11,14 @@ import pytest
 from smartsync_pipeline.sandbox.process import SandboxProcess
 
 
+@pytest.fixture(autouse=True)
+def _no_ambient_dagster_instance(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make test` exports DAGSTER_HOME for the developer's own instance; tests must never write into
+    it (connecting a sandbox company would add its realm as a partition there). Tests that want an
+    instance set their own DAGSTER_HOME."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+
+
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[SandboxProcess]:
     """One small sandbox (seed 7) for the whole session. Read-mostly: tests that write data or change

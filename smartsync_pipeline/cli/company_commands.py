@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import sys
 from typing import Any
 
@@ -10,9 +12,11 @@ import click
 
 from smartsync_pipeline.cli.error_reporting import friendly_errors
 from smartsync_pipeline.home import Home
-from smartsync_pipeline.qbo.credentials import CompanyConnection, CompanyStore, TokenSet
+from smartsync_pipeline.qbo.credentials import CompanyConnection, CompanyStore, TokenSet, write_atomically
+from smartsync_pipeline.qbo.errors import QBOError
 from smartsync_pipeline.qbo.secrets import encrypt
 
+VERIFIER_FILE = "webhook_verifier"  # under Home.root, encrypted; read by `smartsync webhooks serve`
 SANDBOX_KEYS = ("api_base", "token_url", "realm_id", "client_id", "client_secret", "refresh_token")
 
 
@@ -29,6 +33,32 @@ def read_sandbox_line(source: str) -> dict[str, Any]:
     return doc
 
 
+class ConnectRollback:
+    """Puts SMARTSYNC_HOME back as it was when a connect fails, so a refused connect writes nothing:
+    folders and files it created are removed, files it replaced (a reconnect of a known company) get
+    their old content back. The caller skips the rollback once QBO has rotated the refresh token,
+    because then the stored new token is the only one that still works."""
+
+    def __init__(self, home: Home, realm_id: str) -> None:
+        store = CompanyStore(home)
+        self.folders = [home.root, home.companies_dir, home.locks_dir, home.snapshots_dir, home.archive_dir]
+        self.files = [home.key_path, home.root / VERIFIER_FILE]
+        with contextlib.suppress(QBOError):  # an invalid realm id: nothing will be written for it
+            self.files += [store.connection_path(realm_id), store.tokens_path(realm_id)]
+        self.new_folders = [d for d in self.folders if not d.exists()]
+        self.old_bytes = {f: f.read_bytes() for f in self.files if f.exists()}
+
+    def undo(self) -> None:
+        for folder in self.new_folders:
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)  # created by this connect: all of it is ours
+        for path in self.files:
+            if path in self.old_bytes:
+                write_atomically(path, self.old_bytes[path])
+            else:
+                path.unlink(missing_ok=True)
+
+
 def connect_company(
     home: Home,
     *,
@@ -43,7 +73,11 @@ def connect_company(
     verify: bool = True,
 ) -> dict[str, Any]:
     """Store the connection, optionally prove it works (one token refresh + one COUNT query), and add
-    the realm as a Dagster partition. Returns a summary without secrets."""
+    the realm as a Dagster partition. Returns a summary without secrets.
+
+    A connect that fails leaves SMARTSYNC_HOME as it was, with one exception: when QBO already rotated
+    the refresh token and only the API call failed, the connection is kept (the old refresh token is
+    dead now) and the error says so."""
     from smartsync_pipeline.qbo.client import QBOClient
     from smartsync_pipeline.qbo.query import Query
 
@@ -51,23 +85,36 @@ def connect_company(
         if not value.startswith(("http://", "https://")):
             raise click.BadParameter(f"{label} must be an http(s) URL, got {value!r}")
     store = CompanyStore(home)
-    conn = CompanyConnection(realm_id, api_base.rstrip("/"), token_url, client_id, client_secret, name)
-    store.save(conn, TokenSet(access_token=None, refresh_token=refresh_token))
-    if webhook_verifier:
-        path = home.root / "webhook_verifier"
-        path.write_text(encrypt(webhook_verifier, home=home))
-        path.chmod(0o600)
-    summary: dict[str, Any] = {"realm_id": realm_id, "api_base": conn.api_base, "verified": False}
-    if verify:
-        try:
+    rollback = ConnectRollback(home, realm_id)
+    try:
+        conn = CompanyConnection(realm_id, api_base.rstrip("/"), token_url, client_id, client_secret, name)
+        store.save(conn, TokenSet(access_token=None, refresh_token=refresh_token))
+        if webhook_verifier:
+            write_atomically(home.root / VERIFIER_FILE, encrypt(webhook_verifier, home=home).encode("ascii"))
+        summary: dict[str, Any] = {"realm_id": realm_id, "api_base": conn.api_base, "verified": False}
+        if verify:
             client = QBOClient(conn, store.tokens(realm_id), home=home)
             summary["accounts"] = client.query(Query.count("Account").include_inactive()).total_count
             summary["verified"] = True
-        except Exception:
-            store.remove(realm_id)
+    except Exception as exc:
+        if not _rotated(store, realm_id, refresh_token):
+            rollback.undo()
             raise
+        raise QBOError(
+            f"company {realm_id} is connected but could not be verified: {' '.join(str(exc).split())}. "
+            "QBO already rotated its refresh token, so the connection was kept; run `smartsync sync` once QBO "
+            "answers"
+        ) from exc
     summary["dagster_partition"] = _add_partition(realm_id)
     return summary
+
+
+def _rotated(store: CompanyStore, realm_id: str, given_refresh_token: str) -> bool:
+    """True when the stored refresh token is no longer the one the user gave: QBO rotated it."""
+    try:
+        return store.tokens(realm_id).load().refresh_token != given_refresh_token
+    except Exception:
+        return False
 
 
 def _add_partition(realm_id: str) -> bool:

@@ -9,17 +9,27 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-import duckdb
 
 from smartsync_pipeline.entities import UnknownEntityError
 from smartsync_pipeline.locking import LockTimeout
 from smartsync_pipeline.qbo.errors import QBOError
+from smartsync_pipeline.smart.errors import SmartReadError
+from smartsync_pipeline.sync.errors import SyncError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Errors a user can act on. Anything else is a bug and keeps its traceback (with SMARTSYNC_DEBUG=1)
 # but still ends in one line by default.
-EXPECTED = (QBOError, UnknownEntityError, LockTimeout, FileNotFoundError, ValueError, duckdb.Error, OSError)
+EXPECTED = (
+    QBOError,
+    SmartReadError,
+    SyncError,
+    UnknownEntityError,
+    LockTimeout,
+    FileNotFoundError,
+    ValueError,
+    OSError,
+)
 
 
 def configure_logging() -> None:
@@ -45,7 +55,8 @@ def friendly_errors(func: F) -> F:
         except Exception as exc:
             if os.environ.get("SMARTSYNC_DEBUG"):
                 raise
-            kind = type(exc).__name__ if not isinstance(exc, EXPECTED) else ""
+            expected = isinstance(exc, EXPECTED) or type(exc).__module__.startswith(("duckdb", "_duckdb"))
+            kind = "" if expected else type(exc).__name__
             message = " ".join(str(exc).split()) or type(exc).__name__
             raise click.ClickException(f"{kind + ': ' if kind else ''}{message}") from None
 

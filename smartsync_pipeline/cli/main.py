@@ -1,26 +1,49 @@
-"""``smartsync``: the one CLI. Each command group lives in its own module and is registered here."""
+"""``smartsync``: the one CLI. Each command lives in its own module and is imported only when used,
+so ``smartsync sandbox serve`` does not pay for Dagster and DuckDB imports it never needs."""
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from smartsync_pipeline.cli.company_commands import companies, connect
 from smartsync_pipeline.cli.error_reporting import configure_logging
-from smartsync_pipeline.cli.read_commands import bills_due, digest
-from smartsync_pipeline.cli.sandbox_commands import sandbox
-from smartsync_pipeline.cli.sync_commands import audit, log_command, reconcile, sync
-from smartsync_pipeline.cli.webhook_commands import webhooks
+
+COMMANDS: dict[str, str] = {
+    "connect": "smartsync_pipeline.cli.company_commands:connect",
+    "companies": "smartsync_pipeline.cli.company_commands:companies",
+    "sync": "smartsync_pipeline.cli.sync_commands:sync",
+    "log": "smartsync_pipeline.cli.sync_commands:log_command",
+    "audit": "smartsync_pipeline.cli.sync_commands:audit",
+    "reconcile": "smartsync_pipeline.cli.sync_commands:reconcile",
+    "bills-due": "smartsync_pipeline.cli.read_commands:bills_due",
+    "digest": "smartsync_pipeline.cli.read_commands:digest",
+    "sql": "smartsync_pipeline.cli.sql_command:sql",
+    "demo": "smartsync_pipeline.cli.demo_command:demo",
+    "ui": "smartsync_pipeline.cli.demo_command:ui",
+    "instance": "smartsync_pipeline.cli.instance_commands:instance",
+    "sandbox": "smartsync_pipeline.cli.sandbox_commands:sandbox",
+    "webhooks": "smartsync_pipeline.cli.webhook_commands:webhooks",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="smartsync_pipeline")
 def cli() -> None:
     """smartsync: a fresh-when-it-matters, audited DuckDB mirror of QuickBooks Online."""
     configure_logging()
-
-
-for command in (connect, companies, sync, log_command, audit, reconcile, bills_due, digest, sandbox, webhooks):
-    cli.add_command(command)
 
 
 if __name__ == "__main__":

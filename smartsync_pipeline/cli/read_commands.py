@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -25,6 +26,15 @@ def _reader(home: Home) -> SmartReader:
 def _provenance_line(p: dict) -> str:
     state = "STALE" if p["stale"] else "fresh"
     return f"source: {p['source']}, as of {p['as_of']}, age {p['age_seconds']} s, {state}"
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse an output file that could not be written, before any work is done."""
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise click.BadParameter(f"folder {folder} does not exist", param_hint="--html")
+    if not os.access(folder, os.W_OK):
+        raise click.BadParameter(f"folder {folder} is not writable", param_hint="--html")
 
 
 @click.command(name="bills-due")
@@ -76,6 +86,8 @@ def digest(realm_id: str | None, max_age: float | None, as_json: bool, html_path
     """The runway digest: cash, AP/AR due, overdue, net flow, runway, top vendors and late customers."""
     home = Home.from_env()
     realm = resolve_realm(home, realm_id)
+    if html_path is not None:
+        _check_writable(html_path)  # before the reads, which may refresh (write) the mirror
     data = DigestDataOrchestrator(_reader(home)).get_digest_data(realm, max_age=max_age)
     if html_path:
         html_path.write_text(to_html(data))

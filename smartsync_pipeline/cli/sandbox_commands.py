@@ -14,7 +14,7 @@ def sandbox() -> None:
 
 @sandbox.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 picks a free port.")
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--scale", type=click.Choice(sorted(SCALES)), default="small", show_default=True)
 @click.option("--realms", type=int, default=1, show_default=True)
@@ -30,10 +30,17 @@ def sandbox() -> None:
 def serve(**options: object) -> None:
     """Serve the sandbox; the first stdout line is the JSON connection info."""
     from smartsync_pipeline.sandbox.config import SandboxConfig
+    from smartsync_pipeline.sandbox.qbo_time import parse_time
     from smartsync_pipeline.sandbox.serve import serve_forever
 
     try:
         config = SandboxConfig(**options)  # type: ignore[arg-type]
+        if config.start_time is not None:
+            parse_time(config.start_time)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    raise SystemExit(serve_forever(config))
+    try:
+        code = serve_forever(config)
+    except (OSError, RuntimeError) as exc:  # port taken, host not local, state file of another sandbox
+        raise click.ClickException(" ".join(str(exc).split()) or type(exc).__name__) from None
+    raise SystemExit(code)

@@ -82,13 +82,16 @@ def print_report(console: Console, report: SyncReport) -> None:
 def sync(realm_id: str | None, entities: tuple[str, ...], full: bool, as_json: bool) -> None:
     """Sync QBO into the mirror (incremental via CDC; full on first run or with --full)."""
     home = Home.from_env()
+    # Check the arguments before anything touches SMARTSYNC_HOME (the engine creates its folders).
+    names = _entities(entities) or None
+    realm = resolve_realm(home, realm_id)
     console = Console(stderr=as_json)
     bars = ProgressBars(console)
     engine = SyncEngine(home)
     with bars.progress:
         report = engine.sync(
-            realm_id,
-            _entities(entities) or None,
+            realm,
+            names,
             mode="full" if full else "auto",
             trigger="manual",
             progress=bars if console.is_terminal else None,
@@ -193,12 +196,13 @@ def reconcile(realm_id: str | None, entities: tuple[str, ...], counts_only: bool
     """Compare the mirror with QBO; exit 0 when equal, 1 with a table of differences when not."""
     home = Home.from_env()
     realm = resolve_realm(home, realm_id)
+    names = _entities(entities) or None  # checked before the engine creates anything
     engine = SyncEngine(home)
     report = run_reconcile(
         engine.client(realm),
         SnapshotReader(home),
         realm,
-        _entities(entities) or None,
+        names,
         compare_ids=not counts_only,
     )
     table = Table("entity", "QBO", "mirror", "status")

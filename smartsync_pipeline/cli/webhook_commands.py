@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
 
 import click
 
+from smartsync_pipeline.cli.company_commands import VERIFIER_FILE
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.inbox import WebhookInbox
 from smartsync_pipeline.inbox.receiver import WebhookReceiver
-
-VERIFIER_FILE = "webhook_verifier"  # under Home.root, encrypted, written by `smartsync connect`
 
 
 @click.group()
@@ -57,11 +57,16 @@ def serve(host: str, port: int, verifier_env: str) -> None:
     """Receive QBO webhooks at POST /webhooks/qbo and store them in the inbox until Ctrl-C."""
     home = Home.from_env()
     verifier = webhook_verifier(home, verifier_env)
+    new_inbox = not home.inbox_path.exists()
     inbox = WebhookInbox(home.inbox_path)
     try:
         try:
             receiver = WebhookReceiver(inbox, verifier, host=host, port=port)
         except OSError as exc:
+            inbox.close()
+            if new_inbox:  # a refused start leaves SMARTSYNC_HOME as it was
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{home.inbox_path}{suffix}").unlink(missing_ok=True)
             raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         click.echo(f"Receiving QBO webhooks at {receiver.webhook_url} (inbox {inbox.path})")
         sys.stdout.flush()

@@ -10,6 +10,7 @@ the mirror.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterable
@@ -19,19 +20,14 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from smartsync_pipeline.entities import EntitySpec
-from smartsync_pipeline.mirror.change_log import ChangeLogWriter
+from smartsync_pipeline.mirror.change_log import ChangeLogAppender
 from smartsync_pipeline.mirror.schema import extract_sql
-
-# Fields that change on every write and say nothing about what changed.
-_BOOKKEEPING_FIELDS = frozenset({"SyncToken", "MetaData"})
-
-_OP_COUNTERS = {"create": "created", "update": "updated", "delete": "deleted"}
 
 STAGING_SCHEMA = pa.schema(
     [
+        ("seq", pa.int64()),  # arrival order within one sync: the change log follows it
         ("id", pa.string()),
         ("id_key", pa.int64()),
         ("sync_token", pa.string()),
@@ -59,7 +55,7 @@ class InvalidObjectError(ValueError):
     """A QBO object without the fields every object has (Id); nothing of its batch is applied."""
 
 
-def stage(objects: Iterable[dict[str, Any]], *, deleted: bool = False) -> pa.Table:
+def stage(objects: Iterable[dict[str, Any]], *, deleted: bool = False, first_seq: int = 0) -> pa.Table:
     """Objects and CDC delete stubs as one staging table. When an Id appears twice (page shifts,
     created-then-deleted inside one CDC window) the newest version wins; a delete beats an active
     copy of the same moment."""
@@ -76,6 +72,7 @@ def stage(objects: Iterable[dict[str, Any]], *, deleted: bool = False) -> pa.Tab
     for qid, (_, obj) in best.items():
         meta = obj.get("MetaData") if isinstance(obj.get("MetaData"), dict) else {}
         token = obj.get("SyncToken")
+        rows["seq"].append(first_seq + len(rows["id"]))
         rows["id"].append(qid)
         rows["id_key"].append(id_key(qid))
         rows["sync_token"].append(None if token is None else str(token))
@@ -122,10 +119,6 @@ class EntityApplyResult:
         self.unchanged += other.unchanged
         self.changed_ids.extend(other.changed_ids[: max(0, 50 - len(self.changed_ids))])
 
-    def count(self, op: str) -> None:
-        attr = _OP_COUNTERS[op]
-        setattr(self, attr, getattr(self, attr) + 1)
-
     @property
     def changed(self) -> int:
         return self.created + self.updated + self.deleted
@@ -140,174 +133,167 @@ class ApplyContext:
     now: datetime
 
 
+# How the staged rows compare with the mirror, decided in one SQL pass.
+_PLAN_SQL = """
+CREATE OR REPLACE TEMP TABLE apply_plan AS
+WITH s AS (
+    SELECT seq, id, id_key, sync_token, is_deleted, last_updated FROM {source}
+    QUALIFY row_number() OVER (
+        PARTITION BY id
+        ORDER BY TRY_CAST(last_updated AS TIMESTAMPTZ) DESC NULLS LAST, is_deleted DESC,
+                 TRY_CAST(sync_token AS BIGINT) DESC NULLS LAST, seq DESC) = 1
+), m AS (
+    SELECT id, id_key, sync_token, is_deleted FROM {table}
+    WHERE realm_id = ? AND id_key IN (SELECT id_key FROM s)
+)
+SELECT s.seq, s.id, s.id_key, s.sync_token, s.last_updated, m.sync_token AS cur_token,
+    CASE
+        WHEN s.is_deleted AND m.id IS NULL THEN 'orphan_delete'
+        WHEN s.is_deleted AND m.is_deleted THEN 'unchanged'
+        WHEN s.is_deleted THEN 'delete'
+        WHEN m.id IS NULL OR m.is_deleted THEN 'create'
+        WHEN s.sync_token IS NOT DISTINCT FROM m.sync_token THEN 'unchanged'
+        WHEN TRY_CAST(s.sync_token AS BIGINT) < TRY_CAST(m.sync_token AS BIGINT) THEN 'unchanged'
+        ELSE 'update'
+    END AS op
+FROM s LEFT JOIN m ON m.id_key = s.id_key AND m.id = s.id
+"""
+
+# Number the changes 1..n in arrival order, on the plan's small columns (never over the JSON).
+_NUMBER_SQL = """
+CREATE OR REPLACE TEMP TABLE apply_plan AS
+SELECT *, CASE WHEN op <> 'unchanged'
+    THEN row_number() OVER (PARTITION BY op = 'unchanged' ORDER BY seq) END AS change_no
+FROM apply_plan
+"""
+
+# The change-log rows of one apply, in arrival order: the JSON before comes from the mirror (so this
+# runs before the rows are replaced), the JSON after from the staged rows. Ordered by ``ord``.
+_CHANGES_SQL = """
+SELECT p.change_no AS ord, ?::VARCHAR AS realm_id, ?::VARCHAR AS entity, p.id AS entity_id,
+    CASE WHEN p.op = 'orphan_delete' THEN 'delete' ELSE p.op END AS op,
+    CASE WHEN p.op IN ('update', 'delete') THEN p.cur_token END AS sync_token_before,
+    CASE WHEN p.op IN ('create', 'update') THEN p.sync_token END AS sync_token_after,
+    CASE WHEN p.op = 'update' THEN list_sort(list_filter(
+        list_distinct(list_concat(json_keys(m.raw), json_keys(s.raw))),
+        lambda k: k NOT IN ('SyncToken', 'MetaData')
+            AND json_extract(m.raw, '$."' || k || '"') IS DISTINCT FROM json_extract(s.raw, '$."' || k || '"')
+    )) END AS changed_fields,
+    CASE WHEN p.op IN ('update', 'delete') THEN CAST(m.raw AS VARCHAR) END AS before_json,
+    CASE WHEN p.op IN ('create', 'update') THEN s.raw END AS after_json,
+    TRY_CAST(p.last_updated AS TIMESTAMPTZ) AS qbo_last_updated,
+    ?::TIMESTAMPTZ AS recorded_at, ?::VARCHAR AS trigger, ?::VARCHAR AS run_id, ?::VARCHAR AS sync_id
+FROM apply_plan p
+JOIN {source} s ON s.seq = p.seq
+LEFT JOIN (
+    SELECT id, id_key, raw FROM {table}
+    WHERE realm_id = ? AND id_key IN (SELECT id_key FROM apply_plan WHERE op IN ('update', 'delete'))
+) m ON m.id_key = p.id_key AND m.id = p.id
+WHERE p.op <> 'unchanged'
+"""
+
+
 def apply_staged(
     con: duckdb.DuckDBPyConnection,
     spec: EntitySpec,
-    staged: pa.Table,
+    staged: pa.Table | list[str],
     ctx: ApplyContext,
-    log: ChangeLogWriter,
+    log: ChangeLogAppender,
 ) -> EntityApplyResult:
-    """Apply one staged batch of one entity (inside the caller's transaction)."""
+    """Apply one entity's staged rows (an Arrow table, or the Parquet files of a full listing) inside
+    the caller's transaction. Classification, row writes and typed-column extraction run in DuckDB;
+    Python only walks the changed rows to number and hash them into the change log."""
     result = EntityApplyResult(spec.name)
-    if staged.num_rows == 0:
-        return result
-    con.register("stg", staged)
+    if isinstance(staged, pa.Table):
+        if staged.num_rows == 0:
+            return result
+        con.register("staged_rows", staged)
+        source = "staged_rows"
+    else:
+        if not staged:
+            return result
+        source = "read_parquet([" + ", ".join("'" + f.replace("'", "''") + "'" for f in staged) + "])"
     try:
-        return _apply_registered(con, spec, staged, ctx, log, result)
+        _apply(con, spec, source, ctx, log, result)
     finally:
-        con.unregister("stg")
-        for name in ("rows", "marks"):
-            con.unregister(name)
+        # After a failed statement the transaction is aborted and the caller rolls back; cleanup must
+        # not replace the original error with "transaction is aborted".
+        with contextlib.suppress(duckdb.Error):
+            con.execute("DROP TABLE IF EXISTS apply_plan")
+        if source == "staged_rows":
+            with contextlib.suppress(duckdb.Error):
+                con.unregister("staged_rows")
+    return result
 
 
-def _apply_registered(
+def _apply(
     con: duckdb.DuckDBPyConnection,
     spec: EntitySpec,
-    staged: pa.Table,
+    source: str,
     ctx: ApplyContext,
-    log: ChangeLogWriter,
+    log: ChangeLogAppender,
     result: EntityApplyResult,
-) -> EntityApplyResult:
+) -> None:
     table = spec.table
-    current = con.execute(
-        f"""
-        SELECT s.id, s.id_key, s.sync_token, s.is_deleted, s.last_updated,
-               m.sync_token AS cur_token, m.is_deleted AS cur_deleted, m.id IS NOT NULL AS known
-        FROM stg s
-        LEFT JOIN (
-            SELECT id, id_key, sync_token, is_deleted FROM {table}
-            WHERE realm_id = ? AND id_key IN (SELECT id_key FROM stg)
-        ) m ON m.id_key = s.id_key AND m.id = s.id
-        """,
+    con.execute(_PLAN_SQL.format(source=source, table=table), [ctx.realm_id])
+    con.execute(_NUMBER_SQL)
+    counts = dict(con.execute("SELECT op, count(*) FROM apply_plan GROUP BY op").fetchall())
+    result.unchanged = counts.get("unchanged", 0)
+    if not set(counts) - {"unchanged"}:
+        return
+
+    # 1. The change log (reads the mirror's "before" rows, so it goes first).
+    log.append(
+        _CHANGES_SQL.format(source=source, table=table),
+        [ctx.realm_id, spec.name, ctx.now, ctx.trigger, ctx.run_id, ctx.sync_id, ctx.realm_id],
+    )
+    result.created = counts.get("create", 0)
+    result.updated = counts.get("update", 0)
+    result.deleted = counts.get("delete", 0) + counts.get("orphan_delete", 0)
+    for op, qid in con.execute(
+        "SELECT op, id FROM apply_plan WHERE op <> 'unchanged' ORDER BY seq LIMIT 50"
+    ).fetchall():
+        result.changed_ids.append(("delete" if op == "orphan_delete" else op, qid))
+
+    # 2. Rows: replace created/updated ones (and store tombstones of objects we never saw) ...
+    rewrite = "SELECT {col} FROM apply_plan WHERE op IN ('create', 'update', 'orphan_delete')"
+    con.execute(
+        f"DELETE FROM {table} WHERE realm_id = ? AND id_key IN ({rewrite.format(col='id_key')}) "
+        f"AND id IN ({rewrite.format(col='id')})",
         [ctx.realm_id],
-    ).fetchall()
-
-    upsert_ids: list[str] = []  # creates and updates: rows replaced by the staged version
-    tombstone_ids: list[str] = []  # deletes of rows we hold
-    orphan_delete_ids: list[str] = []  # deletes of objects we never saw: stored as tombstones
-    plan: list[tuple[str, str, str | None, str | None]] = []  # (op, id, token_before, token_after)
-    for qid, _key, token, is_del, _lu, cur_token, cur_deleted, known in current:
-        if is_del:
-            if known and not cur_deleted:
-                tombstone_ids.append(qid)
-                plan.append(("delete", qid, cur_token, None))
-            elif not known:
-                orphan_delete_ids.append(qid)
-                plan.append(("delete", qid, None, None))
-            else:
-                result.unchanged += 1
-        elif not known or cur_deleted:
-            upsert_ids.append(qid)
-            plan.append(("create", qid, None, token))
-        elif token == cur_token or _token_int(token) < _token_int(cur_token):
-            result.unchanged += 1  # seen before (or an older copy arriving late)
-        else:
-            upsert_ids.append(qid)
-            plan.append(("update", qid, cur_token, token))
-    if not plan:
-        return result
-
-    changed = [qid for _, qid, _, _ in plan]
-    before = _raw_by_id(con, table, ctx.realm_id, changed, where="")
-    incoming = {r["id"]: r for r in staged.filter(pc.is_in(staged["id"], pa.array(changed))).to_pylist()}
-
-    for op, qid, token_before, token_after in plan:
-        new = incoming[qid]
-        before_raw = before.get(qid) if op != "create" else None
-        after_raw = new["raw"] if op != "delete" else None
-        log.add(
-            {
-                "realm_id": ctx.realm_id,
-                "entity": spec.name,
-                "entity_id": qid,
-                "op": op,
-                "sync_token_before": token_before,
-                "sync_token_after": token_after,
-                "changed_fields": _changed_fields(before_raw, after_raw) if op == "update" else None,
-                "before_json": before_raw,
-                "after_json": after_raw,
-                "qbo_last_updated": _parse_ts(new["last_updated"]),
-                "recorded_at": ctx.now,
-                "trigger": ctx.trigger,
-                "run_id": ctx.run_id,
-                "sync_id": ctx.sync_id,
-            }
-        )
-        result.count(op)
-        if len(result.changed_ids) < 50:
-            result.changed_ids.append((op, qid))
-
-    if upsert_ids or orphan_delete_ids:
-        rewrite = upsert_ids + orphan_delete_ids
-        _delete_rows(con, table, ctx.realm_id, rewrite)
-        con.register("rows", staged.filter(pc.is_in(staged["id"], pa.array(rewrite))))
-        cols = ", ".join(c.name for c in spec.columns)
-        extracts = ", ".join(extract_sql(c) for c in spec.columns)
+    )
+    cols = ", ".join(c.name for c in spec.columns)
+    extracts = ", ".join(extract_sql(c, "s.raw") for c in spec.columns)
+    con.execute(
+        f"""
+        INSERT INTO {table} (realm_id, id, id_key, sync_token, {cols}, created_time, last_updated_time,
+                             raw, is_deleted, deleted_at, synced_at)
+        SELECT ?, s.id, s.id_key, s.sync_token, {extracts},
+               TRY_CAST(s.created AS TIMESTAMPTZ), TRY_CAST(s.last_updated AS TIMESTAMPTZ), s.raw, s.is_deleted,
+               CASE WHEN s.is_deleted THEN coalesce(TRY_CAST(s.last_updated AS TIMESTAMPTZ), ?::TIMESTAMPTZ) END, ?
+        FROM {source} s JOIN apply_plan p ON p.seq = s.seq
+        WHERE p.op IN ('create', 'update', 'orphan_delete')
+        """,
+        [ctx.realm_id, ctx.now, ctx.now],
+    )
+    # ... and mark deletes of rows we hold: tombstones keep the last known content.
+    if counts.get("delete"):
         con.execute(
             f"""
-            INSERT INTO {table} (realm_id, id, id_key, sync_token, {cols}, created_time, last_updated_time,
-                                 raw, is_deleted, deleted_at, synced_at)
-            SELECT ?, id, id_key, sync_token, {extracts},
-                   TRY_CAST(created AS TIMESTAMPTZ), TRY_CAST(last_updated AS TIMESTAMPTZ),
-                   raw, is_deleted, CASE WHEN is_deleted THEN coalesce(TRY_CAST(last_updated AS TIMESTAMPTZ), ?) END, ?
-            FROM rows
+            UPDATE {table} AS t
+            SET is_deleted = true, deleted_at = coalesce(TRY_CAST(p.last_updated AS TIMESTAMPTZ), ?::TIMESTAMPTZ),
+                synced_at = ?
+            FROM apply_plan p
+            WHERE p.op = 'delete' AND t.realm_id = ? AND t.id_key = p.id_key AND t.id = p.id
             """,
-            [ctx.realm_id, ctx.now, ctx.now],
+            [ctx.now, ctx.now, ctx.realm_id],
         )
-    if tombstone_ids:
-        deleted_at = {qid: _parse_ts(incoming[qid]["last_updated"]) or ctx.now for qid in tombstone_ids}
-        marks = pa.Table.from_pydict(
-            {
-                "id": tombstone_ids,
-                "id_key": [id_key(q) for q in tombstone_ids],
-                "deleted_at": [deleted_at[q] for q in tombstone_ids],
-            },
-            schema=pa.schema(
-                [("id", pa.string()), ("id_key", pa.int64()), ("deleted_at", pa.timestamp("us", tz="UTC"))]
-            ),
-        )
-        con.register("marks", marks)
-        con.execute(
-            f"""
-            UPDATE {table} AS t SET is_deleted = true, deleted_at = marks.deleted_at, synced_at = ?
-            FROM marks WHERE t.realm_id = ? AND t.id_key = marks.id_key AND t.id = marks.id
-            """,
-            [ctx.now, ctx.realm_id],
-        )
-    return result
 
 
 def tombstone_stubs(ids: Iterable[str], when: datetime) -> list[dict[str, Any]]:
     """Delete stubs for objects a full sync found missing from QBO (confirmed hard deletes)."""
     stamp = when.isoformat()
     return [{"Id": i, "status": "Deleted", "MetaData": {"LastUpdatedTime": stamp}} for i in ids]
-
-
-def _raw_by_id(con: duckdb.DuckDBPyConnection, table: str, realm_id: str, ids: list[str], where: str) -> dict[str, str]:
-    if not ids:
-        return {}
-    keys = [id_key(i) for i in ids]
-    rows = con.execute(
-        f"SELECT id, raw FROM {table} WHERE realm_id = ? AND id_key IN (SELECT unnest(?::BIGINT[])) {where}",
-        [realm_id, keys],
-    ).fetchall()
-    wanted = set(ids)
-    return {qid: raw for qid, raw in rows if qid in wanted}
-
-
-def _delete_rows(con: duckdb.DuckDBPyConnection, table: str, realm_id: str, ids: list[str]) -> None:
-    con.execute(
-        f"DELETE FROM {table} WHERE realm_id = ? AND id_key IN (SELECT unnest(?::BIGINT[])) "
-        "AND id IN (SELECT unnest(?::VARCHAR[]))",
-        [realm_id, [id_key(i) for i in ids], ids],
-    )
-
-
-def _changed_fields(before: str | None, after: str | None) -> list[str]:
-    a = json.loads(before) if before else {}
-    b = json.loads(after) if after else {}
-    keys = (set(a) | set(b)) - _BOOKKEEPING_FIELDS
-    return sorted(k for k in keys if a.get(k) != b.get(k))
 
 
 def _parse_ts(value: str | None) -> datetime | None:

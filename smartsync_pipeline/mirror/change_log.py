@@ -1,17 +1,17 @@
 """The change log: append-only, hash-chained record of every change the mirror observed.
 
-Each row's ``row_hash`` is SHA-256 over the previous row's hash and a canonical serialization of the
-row, so editing, deleting or reordering any row breaks every hash after it. Only ``append`` writes
-here (inside the sync's transaction); nothing updates or deletes rows.
+Each row has a content hash (SHA-256 of a canonical serialization of all its fields, computed by
+DuckDB) and ``row_hash = sha256(prev_hash + content_hash)``, so editing, deleting or reordering any
+row breaks every hash after it. The JSON documents never leave DuckDB; Python only chains the 64-char
+hashes, which keeps a million-row backfill cheap. Only ``ChangeLogAppender.append`` writes here (inside
+the sync's transaction); nothing updates or deletes rows.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -21,8 +21,8 @@ from smartsync_pipeline.mirror.sql import fetch_one
 
 GENESIS_HASH = "0" * 64
 
-# Column order of the table and of the canonical form (row_hash excluded).
-FIELDS = (
+# The fields covered by the content hash, in canonical order; then prev_hash and row_hash.
+CONTENT_FIELDS = (
     "change_id",
     "realm_id",
     "entity",
@@ -38,8 +38,8 @@ FIELDS = (
     "trigger",
     "run_id",
     "sync_id",
-    "prev_hash",
 )
+COLUMNS = (*CONTENT_FIELDS, "prev_hash", "row_hash")
 TRIGGERS = frozenset({"schedule", "sensor", "on_demand", "backfill", "webhook", "manual"})
 OPS = frozenset({"create", "update", "delete"})
 
@@ -64,29 +64,27 @@ class ChainVerification:
         return self.first_broken is None
 
 
-def _ts(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+def _text_sql(name: str, alias: str) -> str:
+    col = f"{alias}{name}"
+    if name in ("qbo_last_updated", "recorded_at"):
+        return f"strftime(timezone('UTC', {col}), '%Y-%m-%dT%H:%M:%S.%f')"
+    if name == "changed_fields":
+        return f"CAST(to_json({col}) AS VARCHAR)"
+    return f"CAST({col} AS VARCHAR)"
 
 
-def canonical(row: dict[str, Any]) -> str:
-    """The exact text that is hashed for a row: stable across Python, DuckDB and time zones."""
-    values = []
-    for name in FIELDS:
-        v = row[name]
-        if isinstance(v, datetime):
-            v = _ts(v)
-        elif name == "changed_fields" and v is not None:
-            v = list(v)
-        values.append(v)
-    return json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+def canonical_sql(alias: str = "") -> str:
+    """SQL for the canonical text of a change row: each field as ``<bytes>:<text>`` or ``-`` for NULL,
+    joined by ``|``. Length prefixes make it unambiguous without escaping the JSON documents."""
+    parts = []
+    for name in CONTENT_FIELDS:
+        text = _text_sql(name, alias)
+        parts.append(f"CASE WHEN {text} IS NULL THEN '-' ELSE CAST(strlen({text}) AS VARCHAR) || ':' || {text} END")
+    return "concat_ws('|', " + ", ".join(parts) + ")"
 
 
-def row_hash(row: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical(row).encode("utf-8")).hexdigest()
+def chain(prev_hash: str, content_hash: str) -> str:
+    return hashlib.sha256((prev_hash + content_hash).encode("ascii")).hexdigest()
 
 
 def head(con: duckdb.DuckDBPyConnection) -> ChainHead:
@@ -94,69 +92,71 @@ def head(con: duckdb.DuckDBPyConnection) -> ChainHead:
     return ChainHead(int(r[0]), r[1]) if r else ChainHead(0, GENESIS_HASH)
 
 
-_ARROW_SCHEMA = pa.schema(
-    [
-        ("change_id", pa.int64()),
-        ("realm_id", pa.string()),
-        ("entity", pa.string()),
-        ("entity_id", pa.string()),
-        ("op", pa.string()),
-        ("sync_token_before", pa.string()),
-        ("sync_token_after", pa.string()),
-        ("changed_fields", pa.list_(pa.string())),
-        ("before_json", pa.string()),
-        ("after_json", pa.string()),
-        ("qbo_last_updated", pa.timestamp("us", tz="UTC")),
-        ("recorded_at", pa.timestamp("us", tz="UTC")),
-        ("trigger", pa.string()),
-        ("run_id", pa.string()),
-        ("sync_id", pa.string()),
-        ("prev_hash", pa.string()),
-        ("row_hash", pa.string()),
-    ]
-)
+class ChangeLogAppender:
+    """Numbers, hashes and appends change rows inside the caller's transaction."""
 
-
-class ChangeLogWriter:
-    """Numbers, chains and appends change rows inside the caller's transaction, in batches."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, *, batch_rows: int = 20_000) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
         h = head(con)
         self.next_id = h.change_id + 1
         self.prev_hash = h.row_hash
         self.first_id: int | None = None
         self.count = 0
-        self._batch: list[dict[str, Any]] = []
-        self._batch_rows = batch_rows
 
-    def add(self, row: dict[str, Any]) -> None:
-        if row["op"] not in OPS:
-            raise ValueError(f"unknown change op {row['op']!r}")
-        if row["trigger"] not in TRIGGERS:
-            raise ValueError(f"unknown trigger {row['trigger']!r}; expected one of {sorted(TRIGGERS)}")
-        row = dict(row, change_id=self.next_id, prev_hash=self.prev_hash)
-        row["row_hash"] = row_hash(row)
-        self.prev_hash = row["row_hash"]
+    def append(self, changes_sql: str, params: Sequence[Any]) -> int:
+        """Append the rows of ``changes_sql``: a SELECT yielding every content field except
+        ``change_id``, plus ``ord`` numbering the rows 1..n in the order they are logged. Two passes over
+        the same query: DuckDB hashes each row's content, Python chains the hashes, then the rows are
+        inserted with them. No window runs over the JSON columns, so memory stays flat for a million
+        rows. Returns the number of rows appended."""
+        base = self.next_id - 1
+        fields = ", ".join(CONTENT_FIELDS[1:])
+        numbered = f"SELECT {base} + ord AS change_id, {fields} FROM ({changes_sql}) AS c"
+        rel = self.con.sql(
+            f"SELECT change_id, sha256({canonical_sql()}) AS content FROM ({numbered}) ORDER BY change_id",
+            params=list(params),
+        )
+        batches: list[pa.RecordBatch] = []
+        prev = self.prev_hash
+        expected = self.next_id
+        with rel.to_arrow_reader(batch_size=50_000) as reader:
+            for batch in reader:
+                ids = batch.column(0)
+                prevs, rows = [], []
+                for content in batch.column(1).to_pylist():
+                    prevs.append(prev)
+                    prev = chain(prev, content)
+                    rows.append(prev)
+                if ids[0].as_py() != expected or ids[-1].as_py() != expected + len(ids) - 1:
+                    raise RuntimeError("change rows must be numbered 1..n without gaps")
+                expected += len(ids)
+                batches.append(
+                    pa.record_batch(
+                        [ids, pa.array(prevs, pa.string()), pa.array(rows, pa.string())],
+                        names=["change_id", "prev_hash", "row_hash"],
+                    )
+                )
+        n = expected - self.next_id
+        if n == 0:
+            return 0
+        self.con.register("chained_hashes", pa.Table.from_batches(batches))
+        try:
+            self.con.execute(
+                f"""
+                INSERT INTO change_log ({", ".join(COLUMNS)})
+                SELECT n.change_id, {", ".join("n." + f for f in CONTENT_FIELDS[1:])}, h.prev_hash, h.row_hash
+                FROM ({numbered}) AS n JOIN chained_hashes h USING (change_id)
+                """,
+                list(params),
+            )
+        finally:
+            self.con.unregister("chained_hashes")
         if self.first_id is None:
             self.first_id = self.next_id
-        self.next_id += 1
-        self.count += 1
-        self._batch.append(row)
-        if len(self._batch) >= self._batch_rows:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self._batch:
-            return
-        columns = {name: [r[name] for r in self._batch] for name in _ARROW_SCHEMA.names}
-        self.con.register("change_batch", pa.Table.from_pydict(columns, schema=_ARROW_SCHEMA))
-        try:
-            cols = ", ".join(_ARROW_SCHEMA.names)
-            self.con.execute(f"INSERT INTO change_log ({cols}) SELECT {cols} FROM change_batch")
-        finally:
-            self.con.unregister("change_batch")
-        self._batch.clear()
+        self.next_id += n
+        self.prev_hash = prev
+        self.count += n
+        return n
 
     @property
     def head(self) -> ChainHead:
@@ -166,39 +166,54 @@ class ChangeLogWriter:
 def iter_rows(
     con: duckdb.DuckDBPyConnection, where: str = "", params: Iterable[Any] = (), batch: int = 10_000
 ) -> Iterator[dict[str, Any]]:
-    """Change rows in change_id order as dicts (timestamps as aware UTC datetimes)."""
-    cols = ", ".join((*FIELDS, "row_hash"))
-    rel = con.sql(f"SELECT {cols} FROM change_log {where} ORDER BY change_id", params=list(params))
+    """Change rows in change_id order as dicts (timestamps as aware datetimes)."""
+    rel = con.sql(f"SELECT {', '.join(COLUMNS)} FROM change_log {where} ORDER BY change_id", params=list(params))
     with rel.to_arrow_reader(batch_size=batch) as reader:
         for rb in reader:
             yield from rb.to_pylist()
 
 
 def verify(con: duckdb.DuckDBPyConnection, *, after: ChainHead | None = None) -> ChainVerification:
-    """Recompute the chain (from genesis, or from an anchor ``after`` that must itself still match)."""
+    """Recompute every content hash and the chain (from genesis, or from an anchor ``after`` that must
+    itself still match); name the first row that does not."""
     prev = GENESIS_HASH
     expected_id = 1
     where, params = "", []
     if after is not None and after.change_id > 0:
-        anchor = fetch_one(con, "SELECT row_hash FROM change_log WHERE change_id = ?", [after.change_id])
-        if anchor is None or anchor[0] != after.row_hash:
+        anchor = fetch_one(
+            con,
+            f"SELECT prev_hash, row_hash, sha256({canonical_sql()}) FROM change_log WHERE change_id = ?",
+            [after.change_id],
+        )
+        if anchor is None:
+            return ChainVerification(0, after, after.change_id, f"change {after.change_id} is missing")
+        if anchor[1] != after.row_hash or chain(anchor[0], anchor[2]) != anchor[1]:
             return ChainVerification(
-                0, after, after.change_id, f"anchor change {after.change_id} is missing or was rewritten"
+                1, after, after.change_id, f"change {after.change_id} was modified after it was recorded"
             )
         prev, expected_id = after.row_hash, after.change_id + 1
         where, params = "WHERE change_id > ?", [after.change_id]
     checked = 0
     last = after or ChainHead(0, GENESIS_HASH)
-    for row in iter_rows(con, where, params):
-        checked += 1
-        cid = row["change_id"]
-        if cid != expected_id:
-            return ChainVerification(checked, last, expected_id, f"change {expected_id} is missing (next is {cid})")
-        if row["prev_hash"] != prev:
-            return ChainVerification(checked, last, cid, f"change {cid} does not point at the hash of change {cid - 1}")
-        if row_hash(row) != row["row_hash"]:
-            return ChainVerification(checked, last, cid, f"change {cid} was modified after it was recorded")
-        prev = row["row_hash"]
-        expected_id += 1
-        last = ChainHead(cid, prev)
+    rel = con.sql(
+        f"SELECT change_id, prev_hash, row_hash, sha256({canonical_sql()}) FROM change_log {where} ORDER BY change_id",
+        params=params,
+    )
+    with rel.to_arrow_reader(batch_size=50_000) as reader:
+        for batch in reader:
+            for cid, prev_hash, row_hash, content in zip(*(batch.column(i).to_pylist() for i in range(4)), strict=True):
+                checked += 1
+                if cid != expected_id:
+                    return ChainVerification(
+                        checked, last, expected_id, f"change {expected_id} is missing (next is {cid})"
+                    )
+                if prev_hash != prev:
+                    return ChainVerification(
+                        checked, last, cid, f"change {cid} does not point at the hash of change {cid - 1}"
+                    )
+                if chain(prev, content) != row_hash:
+                    return ChainVerification(checked, last, cid, f"change {cid} was modified after it was recorded")
+                prev = row_hash
+                expected_id += 1
+                last = ChainHead(cid, prev)
     return ChainVerification(checked, last)

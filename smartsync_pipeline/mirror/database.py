@@ -8,9 +8,12 @@ the second one waits (bounded) instead of failing on DuckDB's own lock.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
@@ -24,8 +27,10 @@ class MirrorDatabase:
     """Opens the mirror for writing, under the writer lock, with bounded memory."""
 
     home: Home
-    memory_limit: str = "384MB"
-    threads: int = 2
+    # A large backfill commits hundreds of MB in one transaction; one thread and a firm limit keep the
+    # syncing process well under 500 MB (DuckDB spills what it can to temp_directory).
+    memory_limit: str = "256MB"
+    threads: int = 1
     lock_timeout: float = 600.0
 
     def __post_init__(self) -> None:
@@ -33,7 +38,7 @@ class MirrorDatabase:
         self.lock = FileLock(self.home.locks_dir / "mirror.write.lock", what="the mirror writer lock")
 
     @property
-    def path(self):
+    def path(self) -> Path:
         return self.home.mirror_path
 
     @contextmanager
@@ -42,14 +47,55 @@ class MirrorDatabase:
         with self.lock.exclusive(self.lock_timeout if timeout is None else timeout) as waited:
             yield waited
 
+    @property
+    def shadow_path(self) -> Path:
+        return self.path.with_name(self.path.stem + ".next.duckdb")
+
     @contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-write connection; call only while holding ``locked()``.
+    def shadow(self) -> Iterator[Path]:
+        """A private copy of the mirror that replaces it atomically when the block succeeds.
+
+        For work too big for one DuckDB transaction in bounded memory (a full backfill): it is applied
+        to the copy in several transactions, and only the final ``rename`` makes it the mirror. A crash
+        or ``kill -9`` before that leaves the mirror untouched; the copy is discarded next time. Call
+        while holding ``locked()``."""
+        shadow = self.shadow_path
+        self.discard_shadow()
+        if self.path.exists():
+            if self._wal(self.path).exists() and self._wal(self.path).stat().st_size > 0:
+                raise RuntimeError(f"{self.path} has an unapplied WAL; open it once to recover before copying")
+            shutil.copyfile(self.path, shadow)
+        try:
+            yield shadow
+            fd = os.open(shadow, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(shadow, self.path)
+            self._wal(self.path).unlink(missing_ok=True)
+        except BaseException:
+            self.discard_shadow()
+            raise
+
+    def discard_shadow(self) -> None:
+        """Remove what a crashed shadow apply left behind."""
+        for leftover in (self.shadow_path, self._wal(self.shadow_path)):
+            leftover.unlink(missing_ok=True)
+
+    @staticmethod
+    def _wal(path: Path) -> Path:
+        return path.with_name(path.name + ".wal")
+
+    @contextmanager
+    def connect(self, path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection (to the mirror, or to ``path``, its shadow); call only while
+        holding ``locked()``.
 
         The connection is checkpointed and closed on the way out (even on error), so the file on disk
         is complete and can be copied into a snapshot, and DuckDB's own file lock is released.
         """
-        con = duckdb.connect(str(self.path), config=self._config())
+        con = duckdb.connect(str(path or self.path), config=self._config())
         try:
             migrate(con)
             yield con

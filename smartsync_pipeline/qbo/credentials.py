@@ -209,10 +209,12 @@ class CompanyStore:
     def __init__(self, home: Home | None = None) -> None:
         self.home = home if home is not None else Home.from_env()
 
-    def _connection_path(self, realm_id: str) -> Path:
+    def connection_path(self, realm_id: str) -> Path:
+        """The company's connection file (raises QBOError for a realm id that could escape the folder)."""
         return self.home.companies_dir / f"{_check_realm_id(realm_id)}.json"
 
-    def _tokens_path(self, realm_id: str) -> Path:
+    def tokens_path(self, realm_id: str) -> Path:
+        """The company's encrypted token file."""
         return self.home.companies_dir / f"{_check_realm_id(realm_id)}.tokens.json"
 
     def save(self, conn: CompanyConnection, tokens: TokenSet | None = None) -> None:
@@ -227,12 +229,12 @@ class CompanyStore:
             "client_id": conn.client_id,
             "client_secret": encrypt(conn.client_secret, home=self.home),
         }
-        write_atomically(self._connection_path(conn.realm_id), json.dumps(doc, indent=1).encode())
+        write_atomically(self.connection_path(conn.realm_id), json.dumps(doc, indent=1).encode())
         if tokens is not None:
             self.tokens(conn.realm_id).save(tokens)
 
     def load(self, realm_id: str) -> CompanyConnection:
-        path = self._connection_path(realm_id)
+        path = self.connection_path(realm_id)
         try:
             doc = json.loads(path.read_bytes())
         except FileNotFoundError:
@@ -262,15 +264,15 @@ class CompanyStore:
     def tokens(self, realm_id: str) -> TokenStore:
         return TokenStore(
             realm_id,
-            self._tokens_path(realm_id),
+            self.tokens_path(realm_id),
             self.home.locks_dir / f"oauth-{_check_realm_id(realm_id)}.lock",
             self.home,
         )
 
     def remove(self, realm_id: str) -> None:
         """Forget a company (connection and tokens)."""
-        self._connection_path(realm_id).unlink(missing_ok=True)
-        self._tokens_path(realm_id).unlink(missing_ok=True)
+        self.connection_path(realm_id).unlink(missing_ok=True)
+        self.tokens_path(realm_id).unlink(missing_ok=True)
 
 
 __all__ = [

@@ -4,6 +4,12 @@ Nothing is dropped: a CDC response's objects are split into active and deleted p
 ones carry ``"status": "Deleted"``), entities nobody asked for are kept too, and a response at
 QBO's 1000-object ceiling is flagged ``is_full`` so the caller narrows the window instead of
 silently losing changes.
+
+Nothing is guessed either: an answer of the wrong shape (an entity list that is a string or null,
+items that are not objects, objects without a usable ``Id``, a CDC answer without its server
+``time``) raises ``QBOFault`` instead of reading as "no objects". Read as empty, a broken page made a
+full sync tombstone every row, and a broken CDC answer advanced the watermark past changes it never
+delivered.
 """
 
 from __future__ import annotations
@@ -77,6 +83,42 @@ def _int(value: Any) -> int | None:
     return None
 
 
+def _count(body: Mapping[str, Any], key: str, status: int) -> int | None:
+    """An envelope number (``startPosition``, ``maxResults``, ``totalCount``): absent is None, anything
+    but a whole number is a malformed answer."""
+    value = body.get(key)
+    if value is None:
+        return None
+    number = _int(value)
+    if number is None or number < 0:
+        raise QBOFault(f"malformed answer: {key} is {_shape(value)}, not a count", http_status=status)
+    return number
+
+
+def _shape(value: Any) -> str:
+    """What a value is, for an error message (never the value itself: it is untrusted and may be huge)."""
+    return "null" if value is None else f"a {type(value).__name__}"
+
+
+def _objects(value: Any, where: str, status: int) -> list[dict[str, Any]]:
+    """The objects under one entity key: a list of objects (or one object). Every object must carry a
+    usable ``Id`` and, when present, a string ``SyncToken``."""
+    if isinstance(value, Mapping):
+        value = [value]
+    if not isinstance(value, list):
+        raise QBOFault(f"malformed answer: {where} is {_shape(value)}, not a list of objects", http_status=status)
+    for index, obj in enumerate(value):
+        if not isinstance(obj, dict):
+            raise QBOFault(f"malformed answer: {where}[{index}] is {_shape(obj)}, not an object", http_status=status)
+        qid = obj.get("Id")
+        if isinstance(qid, bool) or not isinstance(qid, str | int) or str(qid).strip() == "":
+            raise QBOFault(f"malformed answer: {where}[{index}] has no usable Id ({_shape(qid)})", http_status=status)
+        token = obj.get("SyncToken")
+        if token is not None and not isinstance(token, str):
+            raise QBOFault(f"malformed answer: {where}[{index}].SyncToken is {_shape(token)}", http_status=status)
+    return value
+
+
 def _envelope(doc: Any, key: str, status: int) -> Any:
     if not isinstance(doc, Mapping) or key not in doc:
         raise QBOFault(f"the response has no {key}", http_status=status)
@@ -89,18 +131,21 @@ def parse_query_response(doc: Any, entity: str, status: int = 200) -> QueryPage:
     body = _envelope(doc, "QueryResponse", status)
     if not isinstance(body, Mapping):
         raise QBOFault("QueryResponse is not an object", http_status=status)
-    items = body.get(entity)
-    if items is None:  # tolerate another spelling of the entity key
-        lists = [v for k, v in body.items() if isinstance(v, list) and k.lower() not in _ENVELOPE_KEYS]
-        items = lists[0] if len(lists) == 1 else []
-    if not isinstance(items, list):
-        items = [items] if isinstance(items, dict) else []
+    if entity in body:
+        items = _objects(body[entity], f"QueryResponse.{entity}", status)
+    else:  # tolerate another spelling of the entity key, but only one: two lists are ambiguous
+        others = [k for k in body if not (isinstance(k, str) and k.lower() in _ENVELOPE_KEYS)]
+        if len(others) > 1:
+            raise QBOFault(
+                f"malformed answer: no {entity} list but {len(others)} other keys in QueryResponse", http_status=status
+            )
+        items = _objects(body[others[0]], f"QueryResponse.{others[0]}", status) if others else []
     return QueryPage(
         entity=entity,
-        items=[i for i in items if isinstance(i, dict)],
-        start_position=_int(body.get("startPosition")),
-        max_results=_int(body.get("maxResults")),
-        total_count=_int(body.get("totalCount")),
+        items=items,
+        start_position=_count(body, "startPosition", status),
+        max_results=_count(body, "maxResults", status),
+        total_count=_count(body, "totalCount", status),
     )
 
 
@@ -117,25 +162,32 @@ def parse_cdc_response(doc: Any, entities: Sequence[str], changed_since: datetim
         responses = [responses]
     if not isinstance(responses, list):
         raise QBOFault("CDCResponse is not a list", http_status=status)
-    for response in responses:
+    for n, response in enumerate(responses):
         if not isinstance(response, Mapping):
+            raise QBOFault(f"malformed answer: CDCResponse[{n}] is {_shape(response)}", http_status=status)
+        query_responses = response.get("QueryResponse")
+        if query_responses is None:
             continue
-        query_responses = response.get("QueryResponse") or []
         if isinstance(query_responses, Mapping):
             query_responses = [query_responses]
-        for block in query_responses:
+        if not isinstance(query_responses, list):
+            raise QBOFault(
+                f"malformed answer: CDCResponse[{n}].QueryResponse is {_shape(query_responses)}", http_status=status
+            )
+        for b, block in enumerate(query_responses):
             if not isinstance(block, Mapping):
-                continue
+                raise QBOFault(f"malformed answer: QueryResponse[{b}] is {_shape(block)}", http_status=status)
             for key, value in block.items():
-                if key.lower() in _ENVELOPE_KEYS:
+                if isinstance(key, str) and key.lower() in _ENVELOPE_KEYS:
                     continue
-                objects = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
                 target = changes.setdefault(key, CDCEntityChanges(key))
-                for obj in objects:
-                    if isinstance(obj, dict):
-                        (target.deleted if _is_deleted(obj) else target.active).append(obj)
+                for obj in _objects(value, f"QueryResponse[{b}].{key}", status):
+                    (target.deleted if _is_deleted(obj) else target.active).append(obj)
     total = sum(c.count for c in changes.values())
-    server_time = parse_qbo_time(doc.get("time")) or datetime.now(UTC)
+    # The server's time becomes the next sync's watermark: without it nothing is safe to advance.
+    server_time = parse_qbo_time(doc.get("time"))
+    if server_time is None:
+        raise QBOFault("malformed answer: the CDC response carries no valid server time", http_status=status)
     return CDCResult(
         changed_since=changed_since,
         server_time=server_time,

@@ -60,10 +60,12 @@ class SandboxRuntime:
         self.webhooks = WebhookDelivery(verifier, seed=config.seed)
 
         tokens_restored = False
+        newest_write = 0.0
         for record in records:
             kind = record.get("t")
             if kind in ("put", "delete"):
                 self.companies[record["realm"]].replay(record)
+                newest_write = max(newest_write, float(record.get("lut", 0.0)))
             elif kind == "tokens":
                 self.authority.restore(record["state"])
                 tokens_restored = True
@@ -71,6 +73,12 @@ class SandboxRuntime:
                 self.clock.restore(record["state"])
         if records:
             log.info("replayed %d journal records from the state file", len(records))
+        # Time never runs backwards across a restart. The simulator moves the clock ahead with every
+        # operation without journaling the clock, so after a crash the last journaled clock can lie
+        # behind the newest write; a clock that went back would stamp new writes with times before
+        # what clients already saw, and their CDC watermarks would skip those writes.
+        if self.clock.now() < newest_write:
+            self.clock.set(newest_write)
 
         if self.journal:
             new_header = None
@@ -148,4 +156,5 @@ class SandboxRuntime:
     def close(self) -> None:
         self.webhooks.stop()
         if self.journal:
+            self.journal_clock()  # a clean stop keeps the exact clock (a crash falls back to the newest write)
             self.journal.close()

@@ -29,6 +29,7 @@ from smartsync_pipeline.mirror.snapshots import SnapshotInfo, SnapshotReader
 from smartsync_pipeline.qbo.credentials import CompanyStore
 from smartsync_pipeline.qbo.errors import QBOError, ReauthorizationRequired
 from smartsync_pipeline.smart.errors import DataUnavailableError, UnknownCompanyError
+from smartsync_pipeline.smart.materialization import materialization_metadata
 from smartsync_pipeline.smart.provenance import Provenance
 from smartsync_pipeline.sync.engine import SyncEngine
 from smartsync_pipeline.sync.report import SyncReport
@@ -359,7 +360,7 @@ class SmartReader(dg.ConfigurableResource):
                 dg.AssetMaterialization(
                     asset_key=dg.AssetKey(["qbo", spec.table]),
                     partition=report.realm_id,
-                    metadata={k: v for k, v in report.entity_metadata(spec.name).items() if v is not None},
+                    metadata=materialization_metadata(report, spec.name, "auto"),
                     tags={"smartsync/trigger": "on_demand"},
                 )
             )

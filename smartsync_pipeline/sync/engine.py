@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from smartsync_pipeline.entities import EntitySpec, entity, iter_entities
@@ -36,6 +38,7 @@ from smartsync_pipeline.mirror.sync_state import EntityState, load_state, record
 from smartsync_pipeline.qbo.client import QBOClient
 from smartsync_pipeline.qbo.credentials import CompanyStore
 from smartsync_pipeline.qbo.errors import CDCWindowTooOldError
+from smartsync_pipeline.sync.errors import SyncError
 from smartsync_pipeline.sync.fetch import (
     CDCFetch,
     FullFetch,
@@ -44,7 +47,6 @@ from smartsync_pipeline.sync.fetch import (
     confirm_missing,
     fetch_cdc,
     fetch_full,
-    iter_staged,
 )
 from smartsync_pipeline.sync.report import EntitySyncReport, SyncReport
 
@@ -52,10 +54,6 @@ log = logging.getLogger("smartsync.sync")
 
 CDC_MAX_LOOKBACK = timedelta(days=30)
 MODES = ("auto", "full", "incremental")
-
-
-class SyncError(RuntimeError):
-    """A sync could not run (bad arguments, no such company); nothing was written."""
 
 
 def resolve_realm(home: Home, realm_id: str | None) -> str:
@@ -83,6 +81,8 @@ class SyncEngine:
     client_factory: Callable[[str], Any] | None = None
     cdc_overlap: timedelta = timedelta(seconds=60)
     page_size: int = 1000
+    rows_per_file: int = 5_000  # staged Parquet file size of a full listing
+    rows_per_transaction: int = 50_000  # a full listing is applied to the shadow copy in bounded steps
     lock_timeout: float = 900.0
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -188,7 +188,14 @@ class SyncEngine:
             for name in full:
                 spec = entity(name)
                 with report.timed("fetch"):
-                    fulls[name] = fetch_full(client, spec, staging, page_size=self.page_size, progress=progress)
+                    fulls[name] = fetch_full(
+                        client,
+                        spec,
+                        staging,
+                        page_size=self.page_size,
+                        rows_per_file=self.rows_per_file,
+                        progress=progress,
+                    )
             if fulls:
                 with report.timed("find_deletes"):
                     candidates = self._delete_candidates(realm_id, fulls)
@@ -242,77 +249,102 @@ class SyncEngine:
         rescued: dict[str, list[dict]],
         report: SyncReport,
     ) -> None:
-        now = self.clock()
-        ctx = ApplyContext(realm_id, report.trigger, report.run_id, report.sync_id, now)
+        """Write everything fetched. Incremental work is one transaction on the mirror; a full listing
+        goes to a shadow copy in bounded-size transactions and replaces the mirror in one rename. Either
+        way the mirror moves from the old state to the new one with nothing in between."""
         with self.db.locked(self.lock_timeout) as waited:
             report.lock_wait_seconds += waited
-            with report.timed("apply"), self.db.connect() as con:
-                con.execute("BEGIN TRANSACTION")
+            self.db.discard_shadow()
+            # Stamped under the writer lock, so recorded_at never runs backwards against change_id.
+            now = self.clock()
+            ctx = ApplyContext(realm_id, report.trigger, report.run_id, report.sync_id, now)
+            units = list(self._work_units(specs, cdc, incremental, fulls, missing, rescued, now))
+            results: dict[str, EntityApplyResult] = {}
+            shadow = self.db.shadow() if fulls else nullcontext(None)
+            # Exits in reverse: the connection closes (checkpointed) before the shadow replaces the mirror.
+            with report.timed("apply"), shadow as target, self.db.connect(target) as con:
+                transaction_per_unit = target is not None
+                if not transaction_per_unit:
+                    con.execute("BEGIN TRANSACTION")
                 try:
-                    writer = change_log.ChangeLogWriter(con)
-                    for spec in specs:
-                        st = states[spec.name]
-                        result = EntityApplyResult(spec.name)
-                        if spec.name in fulls:
-                            fetch = fulls[spec.name]
-                            for chunk in iter_staged(fetch):
-                                result.add(apply_staged(con, spec, chunk, ctx, writer))
-                            extra = [
-                                *rescued.get(spec.name, []),
-                                *tombstone_stubs(missing.get(spec.name, []), now),
-                            ]
-                            if extra:
-                                result.add(apply_staged(con, spec, stage(extra), ctx, writer))
-                            mode, fetched, watermark = "full", fetch.fetched, fetch.started_server_time or now
-                        elif cdc is not None and spec in incremental:
-                            staged: pa.Table = cdc.staged.get(spec.name, stage([]))
-                            result.add(apply_staged(con, spec, staged, ctx, writer))
-                            mode, fetched, watermark = (
-                                "incremental",
-                                cdc.counts.get(spec.name, 0),
-                                cdc.server_time,
-                            )
-                        else:
-                            continue
-                        # Freshness is "as of when we asked QBO", not when we finished writing.
-                        active, deleted = record_sync(
-                            con,
-                            spec,
-                            realm_id=realm_id,
-                            synced_at=report.started_at,
-                            watermark=watermark,
-                            mode=mode,
-                            trigger=report.trigger,
-                            run_id=report.run_id,
-                            sync_id=report.sync_id,
-                            result=result,
-                        )
-                        report.entities[spec.name] = EntitySyncReport(
-                            spec.name,
-                            mode,
-                            result.created,
-                            result.updated,
-                            result.deleted,
-                            result.unchanged,
-                            active,
-                            deleted,
-                            fetched,
-                            st.watermark,
-                            watermark,
-                            result.changed_ids,
-                            full_reasons.get(spec.name, "") if mode == "full" else "",
-                        )
-                    writer.flush()
-                    con.execute("COMMIT")
+                    for spec, source, last in units:
+                        if transaction_per_unit:
+                            con.execute("BEGIN TRANSACTION")
+                        writer = change_log.ChangeLogAppender(con)
+                        result = results.setdefault(spec.name, EntityApplyResult(spec.name))
+                        result.add(apply_staged(con, spec, source, ctx, writer))
+                        report.change_id_first = report.change_id_first or writer.first_id
+                        if last:
+                            self._record(con, spec, states[spec.name], result, cdc, fulls, full_reasons, now, report)
+                        if transaction_per_unit:
+                            con.execute("COMMIT")
+                    if not transaction_per_unit:
+                        con.execute("COMMIT")
                 except BaseException:
-                    con.execute("ROLLBACK")
+                    with suppress(duckdb.Error):  # nothing open between units; never mask the cause
+                        con.execute("ROLLBACK")
                     raise
-                head = writer.head
-                report.change_id_first = writer.first_id
-                report.change_id_last = head.change_id if writer.count else None
-                report.chain_head_hash = head.row_hash
+                head = change_log.head(con)
                 state = read_state_rows(con)
                 key = content_key(con)
+            report.change_id_last = head.change_id if report.change_id_first else None
+            report.chain_head_hash = head.row_hash
             with report.timed("publish"):
                 info = self.snapshots.publish(self.db.path, state, content_key=key)
             report.snapshot_generation = info.generation
+
+    def _work_units(
+        self,
+        specs: list[EntitySpec],
+        cdc: CDCFetch | None,
+        incremental: list[EntitySpec],
+        fulls: dict[str, FullFetch],
+        missing: dict[str, list[str]],
+        rescued: dict[str, list[dict]],
+        now: datetime,
+    ) -> Iterator[tuple[EntitySpec, pa.Table | list[str], bool]]:
+        """(entity, staged rows, last unit of that entity?) in registry order; a full listing is cut
+        into groups of Parquet files of at most ``rows_per_transaction`` rows."""
+        for spec in specs:
+            if spec.name in fulls:
+                fetch = fulls[spec.name]
+                files = [str(p) for p in fetch.files]
+                per_group = max(1, self.rows_per_transaction // max(1, self.rows_per_file))
+                groups = [files[i : i + per_group] for i in range(0, len(files), per_group)] or [[]]
+                extra = [*rescued.get(spec.name, []), *tombstone_stubs(missing.get(spec.name, []), now)]
+                for n, group in enumerate(groups):
+                    yield spec, group, n == len(groups) - 1 and not extra
+                if extra:
+                    yield spec, stage(extra, first_seq=fetch.fetched), True
+            elif cdc is not None and spec in incremental:
+                yield spec, cdc.staged.get(spec.name, stage([])), True
+
+    def _record(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        spec: EntitySpec,
+        st: EntityState,
+        result: EntityApplyResult,
+        cdc: CDCFetch | None,
+        fulls: dict[str, FullFetch],
+        full_reasons: dict[str, str],
+        now: datetime,
+        report: SyncReport,
+    ) -> None:
+        """The entity's sync_state row (same transaction as its last rows) and its report."""
+        if spec.name in fulls:
+            fetch = fulls[spec.name]
+            mode, fetched, watermark = "full", fetch.fetched, fetch.started_server_time or now
+        else:
+            assert cdc is not None
+            mode, fetched, watermark = "incremental", cdc.counts.get(spec.name, 0), cdc.server_time
+        # Freshness is "as of when we asked QBO", not when we finished writing.
+        active, deleted = record_sync(
+            con, spec, realm_id=report.realm_id, synced_at=report.started_at, watermark=watermark, mode=mode,
+            trigger=report.trigger, run_id=report.run_id, sync_id=report.sync_id, result=result,
+        )  # fmt: skip
+        report.entities[spec.name] = EntitySyncReport(
+            spec.name, mode, result.created, result.updated, result.deleted, result.unchanged, active, deleted,
+            fetched, st.watermark, watermark, result.changed_ids,
+            full_reasons.get(spec.name, "") if mode == "full" else "",
+        )  # fmt: skip

@@ -5,7 +5,7 @@ full syncs. Nothing here holds the mirror lock, so slow API calls never block ot
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -107,7 +107,7 @@ def fetch_full(
     staging: StagingArea,
     *,
     page_size: int = 1000,
-    rows_per_file: int = 20_000,
+    rows_per_file: int = 5_000,
     progress: Progress | None = None,
 ) -> FullFetch:
     """Page every object of ``spec`` (inactive name-list rows included) into Parquet files."""
@@ -123,7 +123,7 @@ def fetch_full(
     def flush() -> None:
         if buffer:
             path = directory / f"part-{len(files):05d}.parquet"
-            pq.write_table(stage(buffer), path)
+            pq.write_table(stage(buffer, first_seq=fetched - len(buffer)), path)
             files.append(path)
             buffer.clear()
 
@@ -136,11 +136,6 @@ def fetch_full(
             flush()
     flush()
     return FullFetch(spec.name, files, fetched, started)
-
-
-def iter_staged(fetch: FullFetch) -> Iterator[pa.Table]:
-    for path in fetch.files:
-        yield pq.read_table(path)
 
 
 def confirm_missing(

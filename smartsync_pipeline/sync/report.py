@@ -78,35 +78,6 @@ class SyncReport:
         modes = {e.mode for e in self.entities.values()}
         return modes.pop() if len(modes) == 1 else "mixed"
 
-    def entity_metadata(self, name: str) -> dict[str, Any]:
-        """Flat, JSON-ready metadata for one entity of this sync: what a Dagster materialization of
-        that asset partition records, whoever ran the sync (a run, or an on-demand read)."""
-        e = self.entities[name]
-        return {
-            "realm_id": self.realm_id,
-            "mode": e.mode,
-            "trigger": self.trigger,
-            "created": e.created,
-            "updated": e.updated,
-            "deleted": e.deleted,
-            "unchanged": e.unchanged,
-            "fetched": e.fetched,
-            "rows_active": e.rows_active,
-            "rows_deleted": e.rows_deleted,
-            "api_calls": self.api_calls,
-            "watermark_before": e.watermark_before.isoformat() if e.watermark_before else None,
-            "watermark_after": e.watermark_after.isoformat() if e.watermark_after else None,
-            "change_id_first": self.change_id_first,
-            "change_id_last": self.change_id_last,
-            "chain_head_hash": self.chain_head_hash,
-            "snapshot_generation": self.snapshot_generation,
-            "duration_seconds": round(self.duration_seconds, 3),
-            **{f"{k}_seconds": round(v, 3) for k, v in self.timings.items()},
-            "sync_id": self.sync_id,
-            "fallback_reason": e.fallback_reason or None,
-            "changed_ids": [f"{op} {i}" for op, i in e.changed_ids[:20]],
-        }
-
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (timestamps as ISO strings)."""
 

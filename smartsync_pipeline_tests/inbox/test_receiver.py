@@ -419,3 +419,24 @@ def test_sandbox_simulated_activity_arrives_signed_in_the_inbox(sandbox_factory,
     assert counters.accepted >= 2
     assert (counters.rejected_signature, counters.rejected_payload, counters.errors) == (0, 0, 0)
     assert counters.events_stored == len(records)
+
+
+# Reliability brief, part 2: signed JSON of the right vocabulary but any shape or type, over HTTP.
+_WEBHOOK_KEYS = st.sampled_from(
+    ["eventNotifications", "realmId", "dataChangeEvent", "entities", "name", "id", "operation", "lastUpdated",
+     "specversion", "type", "intuitentityid", "intuitaccountid", "time", "data"]
+)  # fmt: skip
+_WEBHOOK_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
+    | st.sampled_from(["Bill", "Update", "Delete", "2026-11-26T10:00:00.000Z", "qbo.bill.updated.v1", "1.0", "111"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_WEBHOOK_KEYS, inner, max_size=5),
+    max_leaves=30,
+)  # fmt: skip
+
+
+@given(_WEBHOOK_JSON)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_signed_json_of_any_shape_is_a_200_or_a_400(shared_receiver: WebhookReceiver, document: object) -> None:
+    status, answer, _ = post(shared_receiver.webhook_url, json.dumps(document).encode())
+    assert status in (200, 400), (status, answer, document)
+    assert answer.get("error") if status == 400 else "stored" in answer

@@ -38,11 +38,9 @@ def bill(i: int, token: int = 0, **extra) -> dict:
 
 
 def run(con, objects, deleted=False, trigger="manual"):
-    log = change_log.ChangeLogWriter(con)
+    log = change_log.ChangeLogAppender(con)
     ctx = ApplyContext("r1", trigger, None, "sync-1", NOW)
-    result = apply_staged(con, BILL, stage(objects, deleted=deleted), ctx, log)
-    log.flush()
-    return result
+    return apply_staged(con, BILL, stage(objects, deleted=deleted), ctx, log)
 
 
 @pytest.fixture

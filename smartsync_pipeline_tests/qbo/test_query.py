@@ -9,8 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from smartsync_pipeline.entities import ENTITIES
 from smartsync_pipeline.qbo.errors import QueryError
-from smartsync_pipeline.qbo.query import Query, entity_of, render_value
+from smartsync_pipeline.qbo.query import OPERATORS, Query, entity_of, render_value
+from smartsync_pipeline.sandbox.query_language import parse_query
 
 
 def tokenize(sql: str) -> list[tuple[str, str]]:
@@ -204,3 +206,101 @@ def test_in_lists_keep_their_structure(values: list[str]) -> None:
     assert [v for _, v in literals] == values
     words = [w for kind, w in tokens if kind == "word"]
     assert words == ["SELECT", "*", "FROM", "Bill", "WHERE", "DocNumber", "IN", "(", *[","] * (len(values) - 1), ")"]
+
+
+# -- the builder against the sandbox's own parser (reliability brief, part 2) -------------------------
+# Whatever a caller passes (entity, field, operator, value), the builder either refuses it with
+# QueryError or produces text that QBO's grammar parses back into exactly the query that was built.
+
+
+_TEXT = st.text(max_size=30).filter(lambda s: not any(ord(c) < 32 or ord(c) == 127 for c in s))
+_SCALARS = st.one_of(
+    _TEXT,
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-(10**9), max_value=10**9),
+    st.booleans(),
+    st.dates(),
+    st.datetimes(
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=-8)), timezone(timedelta(hours=5, minutes=30))])
+    ),
+)
+_ANY_VALUE = st.one_of(_SCALARS, st.lists(_SCALARS, min_size=1, max_size=4), st.none(), st.binary(max_size=4))
+_ENTITY_NAMES = st.one_of(st.sampled_from([e.name for e in ENTITIES]), _TEXT)
+
+
+def _expected_value(value: object) -> object:
+    """What the sandbox's parser reads back for a value the builder rendered."""
+    if isinstance(value, datetime):
+        return value.replace(microsecond=0).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _same_value(parsed: object, value: object) -> bool:
+    if isinstance(value, bool) or isinstance(value, str | date):
+        return parsed == _expected_value(value)
+    if isinstance(value, int | float | Decimal):
+        return not isinstance(parsed, bool | str) and Decimal(repr(float(parsed))) == Decimal(repr(float(value)))
+    if isinstance(value, list):
+        return isinstance(parsed, tuple) and len(parsed) == len(value) and all(map(_same_value, parsed, value))
+    return False
+
+
+def _mostly(draw: st.DrawFn, usual: st.SearchStrategy, odd: st.SearchStrategy) -> object:
+    """Nine draws in ten from what callers usually pass, one from anything at all."""
+    return draw(odd) if draw(st.integers(0, 9)) == 0 else draw(usual)
+
+
+@st.composite
+def _built(draw: st.DrawFn) -> tuple[Query, list[tuple[str, str, object]]] | None:
+    """A query built from drawn caller input, with the conditions it should hold; None when refused."""
+    name = _mostly(draw, st.sampled_from([e.name for e in ENTITIES]), _TEXT)
+    try:
+        q = Query.count(name) if draw(st.booleans()) else Query.select(name)
+    except QueryError:
+        return None
+    spec = q.spec
+    fields = sorted(spec.query_fields - {"Active"})
+    odd_ops = st.sampled_from(["in", " like ", "<>", "!=", "= 1 OR", "=="])
+    expected: list[tuple[str, str, object]] = []
+    try:
+        for _ in range(draw(st.integers(0, 4))):
+            field = _mostly(draw, st.sampled_from(fields) | st.sampled_from(fields).map(str.lower), _TEXT)
+            op = str(_mostly(draw, st.sampled_from(sorted(OPERATORS)), odd_ops | _TEXT))
+            kind = op.strip().upper()
+            usual = {"IN": st.lists(_SCALARS, min_size=1, max_size=4), "LIKE": _TEXT}.get(kind, _SCALARS)
+            value = _mostly(draw, usual, _ANY_VALUE)
+            q = q.where(field, op, value)
+            expected.append((q.conditions[-1].field, kind, value))
+        if spec.name_list and draw(st.booleans()):
+            q = q.include_inactive()
+            expected.append(("Active", "IN", [True, False]))
+        if not q.is_count:
+            if draw(st.booleans()):
+                q = q.order_by(draw(st.sampled_from(fields)), desc=draw(st.booleans()))
+            if draw(st.booleans()):
+                q = q.start_position(draw(st.integers(1, 10**6)))
+            if draw(st.booleans()):
+                q = q.max_results(draw(st.integers(1, 1000)))
+    except QueryError:
+        return None
+    return q, expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(_built())
+def test_no_input_changes_the_structure_the_sandbox_parses(built: tuple[Query, list] | None) -> None:
+    if built is None:
+        return  # refused before anything was sent: also a correct outcome
+    q, expected = built
+    parsed = parse_query(q.to_sql())
+    assert parsed.entity == q.entity
+    assert parsed.count == q.is_count
+    assert [(c.field, c.op) for c in parsed.where] == [(f, op) for f, op, _ in expected]
+    for condition, (_, _, value) in zip(parsed.where, expected, strict=True):
+        assert _same_value(condition.value, value), (condition.value, value, q.to_sql())
+    assert (parsed.order_by, parsed.descending) == (q.ordering or (None, False))
+    assert parsed.start_position == (q.start or 1)
+    assert parsed.max_results == (q.limit or 100)

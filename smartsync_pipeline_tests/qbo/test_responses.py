@@ -6,6 +6,8 @@ import random
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smartsync_pipeline.qbo.errors import (
     QBOFault,
@@ -110,3 +112,92 @@ def test_what_is_retried() -> None:
     assert is_retryable(TransportError("x"), idempotent=True)
     assert not is_retryable(TransportError("x"), idempotent=False)
     assert is_retryable(TransportError("x"), idempotent=False, sent=False)
+
+
+# -- malformed answers: a typed error, never "no objects" (reliability brief, part 2) ------------------
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+_KEYS = st.sampled_from(["QueryResponse", "CDCResponse", "Bill", "Invoice", "time", "Id", "SyncToken", "totalCount"])
+_SHAPED = st.recursive(
+    st.none() | st.integers() | st.text(max_size=5) | st.just("2026-11-26T10:00:00Z"),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=4),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(_JSON, _SHAPED))
+def test_any_json_is_a_page_or_a_typed_fault(doc: object) -> None:
+    try:
+        page = parse_query_response(doc, "Bill")
+    except QBOFault:
+        return
+    assert all(isinstance(i, dict) and isinstance(i["Id"], str | int) for i in page.items)
+    for n in (page.start_position, page.max_results, page.total_count):
+        assert n is None or (isinstance(n, int) and n >= 0)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(_JSON, _SHAPED))
+def test_any_json_is_a_cdc_result_or_a_typed_fault(doc: object) -> None:
+    try:
+        result = parse_cdc_response(doc, ["Bill", "Invoice"], SINCE)
+    except QBOFault:
+        return
+    assert result.server_time.tzinfo is not None
+    for changes in result.entities.values():
+        assert all(isinstance(o, dict) and str(o["Id"]).strip() for o in (*changes.active, *changes.deleted))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"QueryResponse": {"Bill": "nope"}},
+        {"QueryResponse": {"Bill": None}},
+        {"QueryResponse": {"Bill": [1, 2]}},
+        {"QueryResponse": {"Bill": [{"SyncToken": "1"}]}},
+        {"QueryResponse": {"Bill": [{"Id": None}]}},
+        {"QueryResponse": {"Bill": [{"Id": True}]}},
+        {"QueryResponse": {"Bill": [{"Id": "1", "SyncToken": 3}]}},
+        {"QueryResponse": {"Foo": [{"Id": "1"}], "Bar": [{"Id": "2"}]}},
+        {"QueryResponse": {"totalCount": "lots"}},
+        {"QueryResponse": {"totalCount": -1}},
+        {"QueryResponse": {"startPosition": [1]}},
+    ],
+)
+def test_malformed_pages_are_typed_faults_not_empty_pages(body: dict) -> None:
+    with pytest.raises(QBOFault, match="malformed answer"):
+        parse_query_response(body, "Bill")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"CDCResponse": [{"QueryResponse": "nope"}], "time": "2026-11-26T10:00:00Z"},
+        {"CDCResponse": [42], "time": "2026-11-26T10:00:00Z"},
+        {"CDCResponse": [{"QueryResponse": ["Bill"]}], "time": "2026-11-26T10:00:00Z"},
+        {"CDCResponse": [{"QueryResponse": [{"Bill": "nope"}]}], "time": "2026-11-26T10:00:00Z"},
+        {"CDCResponse": [{"QueryResponse": [{"Bill": None}]}], "time": "2026-11-26T10:00:00Z"},
+        {"CDCResponse": [{"QueryResponse": [{"Bill": [7]}]}], "time": "2026-11-26T10:00:00Z"},
+        {"CDCResponse": [{"QueryResponse": [{"Bill": [{"status": "Deleted"}]}]}], "time": "2026-11-26T10:00:00Z"},
+        {"CDCResponse": [{"QueryResponse": [{"Bill": []}]}]},
+        {"CDCResponse": [{"QueryResponse": [{"Bill": []}]}], "time": "yesterday"},
+    ],
+)
+def test_malformed_cdc_answers_are_typed_faults_not_no_changes(body: dict) -> None:
+    """Read as "nothing changed", these advanced the watermark past changes never delivered."""
+    with pytest.raises(QBOFault, match=r"malformed answer|no valid server time"):
+        parse_cdc_response(body, ["Bill"], SINCE)
+
+
+def test_well_formed_extras_still_parse() -> None:
+    """Extra fields, unknown entities and another spelling of the entity key stay accepted."""
+    page = parse_query_response({"QueryResponse": {"bill": [{"Id": "1", "SyncToken": "0", "New": 1}]}}, "Bill")
+    assert page.items == [{"Id": "1", "SyncToken": "0", "New": 1}]
+    assert parse_query_response({"QueryResponse": {"Bill": {"Id": 7}}}, "Bill").items == [{"Id": 7}]
+    doc = {"CDCResponse": {"QueryResponse": {"Estimate": [{"Id": "3"}]}}, "time": "2026-11-26T10:00:00Z"}
+    assert parse_cdc_response(doc, ["Bill"], SINCE).entities["Estimate"].count == 1

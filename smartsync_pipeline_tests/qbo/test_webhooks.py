@@ -519,3 +519,26 @@ def test_webhooks_module_imports_only_stdlib_and_entities() -> None:
         and not m.startswith("smartsync_pipeline.entities")
     }
     assert outside == set()
+
+
+def test_the_signature_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reliability brief, part 3: the only comparison of the expected and the given signature is
+    ``hmac.compare_digest`` (a spy sees every call), never ``==`` in the code path."""
+    import inspect
+
+    calls: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(webhooks.hmac, "compare_digest", spy)
+    body = b'{"eventNotifications": []}'
+    good = webhooks.sign_body("verifier-token", body)
+    bad = webhooks.sign_body("another-token", body)
+    assert webhooks.verify_signature("verifier-token", body, good)
+    assert not webhooks.verify_signature("verifier-token", body, bad)
+    assert len(calls) == 2 and all(len(a) == len(b) == 32 for a, b in calls)
+    source = inspect.getsource(webhooks.verify_signature)
+    assert "compare_digest(" in source and "== provided" not in source and "provided ==" not in source

@@ -54,3 +54,31 @@ def test_restart_without_state_file_starts_fresh(sandbox_factory):
     sandbox.restart()
     assert sandbox.info["refresh_token"] != old_refresh
     assert SandboxApi(sandbox).count("SELECT COUNT(*) FROM Bill") == 250
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["clean stop", "SIGKILL"])
+def test_a_restart_never_moves_the_clock_behind_the_newest_write(tmp_path, crash: bool) -> None:
+    """The simulator moves the clock ahead with each operation (unjournaled); a restart used to put the
+    clock back to real time, so new writes were stamped earlier than ones clients had already seen and
+    CDC watermarks skipped them (found by the reliability soak)."""
+    import signal
+    from datetime import datetime
+
+    def when(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    state = tmp_path / "state.jsonl"
+    with SandboxProcess.start(seed=85, state_file=state) as sandbox:
+        changes = sandbox.control("simulate", {"operations": 120, "seed": 3})["changes"]
+        newest = max(when(c["last_updated"]) for c in changes)
+        clock_before = sandbox.control("clock", method="GET")["epoch"]
+        assert clock_before - os.path.getmtime(state) > 60  # the simulation ran the clock minutes ahead
+        if crash:
+            os.kill(sandbox.pid, signal.SIGKILL)
+        sandbox.restart()
+        after = sandbox.control("clock", method="GET")
+        assert when(after["now"]) >= newest
+        if not crash:
+            assert after["epoch"] >= clock_before
+        later = sandbox.control("simulate", {"operations": 5, "seed": 4})["changes"]
+        assert min(when(c["last_updated"]) for c in later) >= newest

@@ -80,7 +80,7 @@ def test_sigkill_at_random_points_leaves_no_partial_state(connected_company, tmp
     # The reference outcome, and how long a sync takes.
     started = time.monotonic()
     ref = run_sync(home, "--full")
-    out, err = ref.communicate(timeout=300)
+    _, err = ref.communicate(timeout=300)
     assert ref.returncode == 0, err
     duration = time.monotonic() - started
     after = content_digest(home)

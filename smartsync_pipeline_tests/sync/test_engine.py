@@ -14,6 +14,7 @@ from smartsync_pipeline.entities import ENTITIES, entity
 from smartsync_pipeline.mirror import change_log
 from smartsync_pipeline.mirror.database import MirrorDatabase
 from smartsync_pipeline.mirror.snapshots import SnapshotReader
+from smartsync_pipeline.smart.materialization import materialization_metadata
 from smartsync_pipeline.sync.engine import SyncError
 from smartsync_pipeline_tests.mirror_equality import mirror_differences
 
@@ -175,6 +176,7 @@ def test_report_counts_match_the_mirror(connected_company):
         assert info.generation == report.snapshot_generation
     assert bill.rows_active == n == bill.created == bill.fetched
     assert report.api_calls >= 2
-    meta = report.entity_metadata("Bill")
-    assert meta["created"] == n and meta["chain_head_hash"] == report.chain_head_hash
+    meta = materialization_metadata(report, "Bill", "auto")
+    assert meta["created"].value == n and meta["chain_head_hash"].value == report.chain_head_hash
+    assert meta["apply_seconds"].value > 0
     assert entity("Bill").freshness.fail.total_seconds() > 0

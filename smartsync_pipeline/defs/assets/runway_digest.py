@@ -1,0 +1,63 @@
+"""The runway digest asset: the report people read, from the smart read path.
+
+It asks the DigestDataOrchestrator (domain services → QBOSyncService → SmartReader), so a stale mirror
+is refreshed on demand like any other read. The digest lands in the UI as Markdown metadata, and as an
+HTML page with a cash projection chart under SMARTSYNC_HOME/reports/.
+"""
+
+# No `from __future__ import annotations`: Dagster resolves resource annotations at runtime.
+
+from datetime import date
+
+import dagster as dg
+
+from smartsync_pipeline.defs.assets.mirrors import MIRROR_KEYS
+from smartsync_pipeline.defs.partitions import realms
+from smartsync_pipeline.orchestrators.digest import DigestDataOrchestrator
+from smartsync_pipeline.orchestrators.digest_report import to_html, to_markdown
+from smartsync_pipeline.smart.reader import SmartReader
+
+RUNWAY_DIGEST_KEY = dg.AssetKey(["reports", "runway_digest"])
+DIGEST_INPUTS = ("Account", "Bill", "Invoice", "Payment", "BillPayment", "Purchase")
+
+
+def _number(value: str | None) -> dg.MetadataValue:
+    return dg.MetadataValue.float(float(value)) if value is not None else dg.MetadataValue.text("n/a")
+
+
+@dg.asset(
+    key=RUNWAY_DIGEST_KEY,
+    group_name="reports",
+    partitions_def=realms,
+    deps=[MIRROR_KEYS[name] for name in DIGEST_INPUTS],
+    description="Cash, AP/AR due, overdue, net flow and runway for one company, with provenance.",
+)
+def runway_digest(context: dg.AssetExecutionContext, smart_reader: SmartReader) -> dg.MaterializeResult:
+    realm_id = context.partition_key
+    digest = DigestDataOrchestrator(smart_reader).get_digest_data(realm_id)
+    reports = smart_reader.home.root / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    html_path = reports / f"runway-{realm_id}-{date.today().isoformat()}.html"
+    html_path.write_text(to_html(digest))
+    summary = digest["provenance_summary"]
+    return dg.MaterializeResult(
+        metadata={
+            "digest": dg.MetadataValue.md(to_markdown(digest)),
+            "html_report": dg.MetadataValue.path(str(html_path)),
+            **{
+                key: _number(digest[key])
+                for key in (
+                    "cash_on_hand",
+                    "ap_due_30d",
+                    "ar_due_30d",
+                    "overdue_ap",
+                    "overdue_ar",
+                    "net_30d",
+                    "runway_weeks",
+                )
+            },
+            "data_source": dg.MetadataValue.text(summary["source"]),
+            "data_stale": dg.MetadataValue.bool(summary["stale"]),
+            "oldest_data_as_of": dg.MetadataValue.text(summary["as_of"] or "n/a"),
+        }
+    )

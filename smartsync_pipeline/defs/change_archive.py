@@ -1,0 +1,95 @@
+"""Append-only Parquet archive of the change log, one folder per day of ``recorded_at`` (UTC).
+
+Each export writes the changes after the previously exported id, split by day, as
+``date=YYYY-MM-DD/changes-<first>-<last>.parquet``. Files are written under a temporary name and
+hard-linked into place, which fails instead of replacing an existing file: nothing already archived
+is ever rewritten. Change rows never change, so a file that already exists (an export that crashed
+before Dagster recorded it) holds exactly the rows it is named after and is kept as it is.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+_DAY = "CAST(timezone('UTC', recorded_at) AS DATE)"
+
+
+@dataclass(frozen=True)
+class ArchiveFile:
+    path: Path
+    day: date
+    first_change_id: int
+    last_change_id: int
+    rows: int
+    already_existed: bool = False
+
+
+@dataclass
+class ArchiveExport:
+    """What one export wrote (or found already written)."""
+
+    after_change_id: int
+    files: list[ArchiveFile] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def last_change_id(self) -> int:
+        return max((f.last_change_id for f in self.files), default=self.after_change_id)
+
+
+def archive_file_path(archive_dir: Path, day: date, first: int, last: int) -> Path:
+    return archive_dir / f"date={day.isoformat()}" / f"changes-{first:012d}-{last:012d}.parquet"
+
+
+def export_changes(
+    con: duckdb.DuckDBPyConnection, archive_dir: Path, *, after_change_id: int, through_change_id: int
+) -> ArchiveExport:
+    """Write change rows with ``after_change_id < change_id <= through_change_id`` to the archive."""
+    export = ArchiveExport(after_change_id)
+    if through_change_id <= after_change_id:
+        return export
+    days = con.execute(
+        f"SELECT {_DAY} AS day, min(change_id), max(change_id), count(*) FROM change_log "
+        "WHERE change_id > ? AND change_id <= ? GROUP BY day ORDER BY min(change_id)",
+        [after_change_id, through_change_id],
+    ).fetchall()
+    for day, first, last, rows in days:
+        target = archive_file_path(archive_dir, day, int(first), int(last))
+        if target.exists():
+            export.files.append(ArchiveFile(target, day, int(first), int(last), int(rows), already_existed=True))
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            con.execute(
+                f"COPY (SELECT * FROM change_log WHERE change_id BETWEEN {int(first)} AND {int(last)} "
+                f"AND {_DAY} = DATE '{day.isoformat()}' ORDER BY change_id) "
+                f"TO '{_sql_path(tmp)}' (FORMAT parquet, COMPRESSION zstd)"
+            )
+            _fsync(tmp)
+            os.link(tmp, target)  # FileExistsError rather than overwrite
+        finally:
+            tmp.unlink(missing_ok=True)
+        export.files.append(ArchiveFile(target, day, int(first), int(last), int(rows)))
+    return export
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

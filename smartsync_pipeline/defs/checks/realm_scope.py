@@ -1,0 +1,12 @@
+"""Which realms a check looks at: every connected realm partition, plus any realm the snapshot holds."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from smartsync_pipeline.defs.partitions import connected_realms
+from smartsync_pipeline.mirror.snapshots import SnapshotInfo
+
+
+def realms_to_check(instance: dg.DagsterInstance, info: SnapshotInfo | None) -> list[str]:
+    return sorted(set(connected_realms(instance)) | set(info.realms if info else []))

@@ -1,0 +1,20 @@
+"""Jobs that schedules and sensors target: per-realm mirror syncs and the change-log audit."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from smartsync_pipeline.defs.assets.change_log import CHANGE_LOG_KEY
+from smartsync_pipeline.defs.assets.mirrors import MIRROR_KEYS
+
+mirror_sync_job = dg.define_asset_job(
+    "mirror_sync",
+    selection=dg.AssetSelection.assets(*MIRROR_KEYS.values()),
+    description="Sync some or all QBO entities of one realm (partition) through the sync engine.",
+)
+
+change_log_audit_job = dg.define_asset_job(
+    "change_log_audit",
+    selection=dg.AssetSelection.assets(CHANGE_LOG_KEY),
+    description="Verify the change log's hash chain and archive new changes to Parquet.",
+)

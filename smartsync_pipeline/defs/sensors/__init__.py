@@ -1,0 +1,1 @@
+"""Sensors: per-realm freshness enforcement and webhook-driven refreshes."""
