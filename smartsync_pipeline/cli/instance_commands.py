@@ -1,6 +1,6 @@
 """``smartsync instance init``: write ``$DAGSTER_HOME/dagster.yaml`` for this installation.
 
-The file is the repository's ``dagster.yaml`` (SQLite under DAGSTER_HOME, the mirror pool limit, run
+The file is the repository's ``dagster.yaml`` (SQLite under DAGSTER_HOME, the run limit, run
 monitoring), plus a PostgreSQL ``storage:`` block when ``SMARTSYNC_PG_URL`` is set. The block names
 the environment variable, never its value, so the password in the URL is not written to disk.
 Afterwards the instance is opened once, which creates its storage (tables in SQLite or PostgreSQL).
@@ -111,8 +111,8 @@ def open_instance(dagster_home: Path) -> str:
 
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         storage = type(instance.run_storage).__name__
-        limit = instance.get_concurrency_config().pool_config.default_pool_limit
-    return f"run storage {storage}, pool default limit {limit}"
+        runs = instance.get_concurrency_config().run_queue_config.max_concurrent_runs
+    return f"run storage {storage}, at most {runs} concurrent runs"
 
 
 @click.group()

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from smartsync_pipeline.entities import EntitySpec
 from smartsync_pipeline.mirror.change_log import ChangeLogAppender
-from smartsync_pipeline.mirror.schema import extract_sql
+from smartsync_pipeline.mirror.schema import extract_all_sql
 
 STAGING_SCHEMA = pa.schema(
     [
@@ -263,16 +263,18 @@ def _apply(
         [ctx.realm_id],
     )
     cols = ", ".join(c.name for c in spec.columns)
-    extracts = ", ".join(extract_sql(c, "s.raw") for c in spec.columns)
+    values, typed = extract_all_sql(spec, "s.raw")
     con.execute(
         f"""
         INSERT INTO {table} (realm_id, id, id_key, sync_token, {cols}, created_time, last_updated_time,
                              raw, is_deleted, deleted_at, synced_at)
-        SELECT ?, s.id, s.id_key, s.sync_token, {extracts},
-               TRY_CAST(s.created AS TIMESTAMPTZ), TRY_CAST(s.last_updated AS TIMESTAMPTZ), s.raw, s.is_deleted,
-               CASE WHEN s.is_deleted THEN coalesce(TRY_CAST(s.last_updated AS TIMESTAMPTZ), ?::TIMESTAMPTZ) END, ?
-        FROM {source} s JOIN apply_plan p ON p.seq = s.seq
-        WHERE p.op IN ('create', 'update', 'orphan_delete')
+        SELECT ?, id, id_key, sync_token, {", ".join(typed)},
+               TRY_CAST(created AS TIMESTAMPTZ), TRY_CAST(last_updated AS TIMESTAMPTZ), raw, is_deleted,
+               CASE WHEN is_deleted THEN coalesce(TRY_CAST(last_updated AS TIMESTAMPTZ), ?::TIMESTAMPTZ) END, ?
+        FROM (
+            SELECT s.*, {values} AS v FROM {source} s
+            WHERE s.seq IN (SELECT seq FROM apply_plan WHERE op IN ('create', 'update', 'orphan_delete'))
+        )
         """,
         [ctx.realm_id, ctx.now, ctx.now],
     )

@@ -29,7 +29,7 @@ class MirrorDatabase:
     home: Home
     # A large backfill commits hundreds of MB in one transaction; one thread and a firm limit keep the
     # syncing process well under 500 MB (DuckDB spills what it can to temp_directory).
-    memory_limit: str = "256MB"
+    memory_limit: str = "192MB"
     threads: int = 1
     lock_timeout: float = 600.0
 

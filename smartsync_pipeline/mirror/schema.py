@@ -92,13 +92,23 @@ def column_sql_type(col: Column) -> str:
     return {MONEY: "DECIMAL(18,2)", DATE: "DATE", BOOL: "BOOLEAN", INT: "INTEGER"}.get(col.type, "VARCHAR")
 
 
-def extract_sql(col: Column, raw: str = "raw") -> str:
-    """SQL that pulls a typed column out of the raw JSON; TRY_CAST so odd values become NULL, never
-    a failed sync (the raw JSON keeps them)."""
-    path = "$." + col.path
-    text = f"json_extract_string({raw}, '{path}')"
+def _typed(text: str, col: Column) -> str:
+    """TRY_CAST so odd values become NULL, never a failed sync (the raw JSON keeps them)."""
     sql_type = column_sql_type(col)
     return text if sql_type == "VARCHAR" else f"TRY_CAST({text} AS {sql_type})"
+
+
+def extract_sql(col: Column, raw: str = "raw") -> str:
+    """SQL that pulls one typed column out of the raw JSON."""
+    return _typed(f"json_extract_string({raw}, '$.{col.path}')", col)
+
+
+def extract_all_sql(spec: EntitySpec, raw: str = "raw") -> tuple[str, list[str]]:
+    """All typed columns of ``spec`` from ONE parse of each document: ``values`` is a list expression
+    to select as ``v``, ``columns`` the typed expressions over ``v`` (parsing once per column costs
+    12x the memory and time on wide entities)."""
+    paths = "[" + ", ".join(f"'$.{c.path}'" for c in spec.columns) + "]"
+    return f"json_extract_string({raw}, {paths})", [_typed(f"v[{i}]", c) for i, c in enumerate(spec.columns, 1)]
 
 
 def entity_table_ddl(spec: EntitySpec) -> str:
@@ -163,18 +173,18 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
 def _add_registry_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
     """New entities become tables; new typed columns are added and filled from the raw JSON."""
     done = []
-    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    existing_columns: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() "
+        "WHERE database_name = current_database() AND schema_name = 'main'"
+    ).fetchall():
+        existing_columns.setdefault(table, set()).add(column)
     for spec in ENTITIES:
-        if spec.table not in tables:
+        if spec.table not in existing_columns:
             con.execute(entity_table_ddl(spec))
             done.append(f"table {spec.table}")
             continue
-        existing = {
-            r[0]
-            for r in con.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [spec.table]
-            ).fetchall()
-        }
+        existing = existing_columns[spec.table]
         for col in spec.columns:
             if col.name not in existing:
                 con.execute(f"ALTER TABLE {spec.table} ADD COLUMN {col.name} {column_sql_type(col)}")

@@ -28,7 +28,9 @@ from typing import Any
 
 import duckdb
 
+from smartsync_pipeline.entities import entity
 from smartsync_pipeline.home import Home
+from smartsync_pipeline.mirror.apply import id_key
 from smartsync_pipeline.mirror.sql import fetch_one
 
 CURRENT = "CURRENT"
@@ -78,9 +80,7 @@ def read_state_rows(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, dict[
 
 def content_key(con: duckdb.DuckDBPyConnection) -> str:
     """What the data file holds, in one string: schema version and change-log head."""
-    version = fetch_one(con, "SELECT max(version) FROM schema_version")
-    head = fetch_one(con, "SELECT max(change_id) FROM change_log")
-    return f"v{version[0] if version else 0}:c{head[0] if head and head[0] is not None else 0}"
+    return content_key_of(con, "main")
 
 
 @dataclass
@@ -90,6 +90,7 @@ class SnapshotStore:
     home: Home
     keep: int = 3
     grace_seconds: float = 120.0
+    last_method: str | None = None  # how the last publish made its file: "copy", "catch-up" or None
 
     @property
     def dir(self) -> Path:
@@ -126,11 +127,13 @@ class SnapshotStore:
             if wal.exists() and wal.stat().st_size > 0:
                 raise RuntimeError(f"mirror {mirror_path} was not checkpointed; refusing to publish a partial copy")
             name = f"mirror-{generation:08d}.duckdb"
-            tmp = self.dir / (name + ".tmp")
-            shutil.copyfile(mirror_path, tmp)
-            _fsync(tmp)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, self.dir / name)
+            self.last_method = self._catch_up_standby(mirror_path, previous, name, content_key)
+            if self.last_method is None:
+                tmp = self.dir / (name + ".tmp")
+                shutil.copyfile(mirror_path, tmp)
+                _fsync(tmp)
+                os.replace(tmp, self.dir / name)
+                self.last_method = "copy"
             data_published_at = now
             self._point_analyst_link(name)
         else:
@@ -148,6 +151,33 @@ class SnapshotStore:
         self._collect_garbage(keep_file=name)
         return self.current()  # type: ignore[return-value]
 
+    def _catch_up_standby(
+        self, mirror_path: Path, previous: SnapshotInfo | None, name: str, content_key: str
+    ) -> str | None:
+        """Turn an older snapshot nobody has open into the new one by copying only what changed since
+        it was published (rows named in the change log after its head, the new change-log rows, the
+        sync state): O(changes) instead of a full copy of a large mirror. Returns "catch-up", or None
+        when no older snapshot can be reused (held open by a reader, other schema, too far behind)."""
+        if previous is None:
+            return None
+        candidates = sorted((f for f in self.dir.glob("mirror-*.duckdb") if f.name != previous.file), reverse=True)[:2]
+        for standby in candidates:
+            try:
+                con = duckdb.connect(str(standby), config={"threads": "1", "memory_limit": "192MB"})
+            except duckdb.Error:
+                continue  # open in some reader (DuckDB's file lock) or unreadable: not reusable now
+            try:
+                if _catch_up(con, mirror_path) != content_key:
+                    continue
+            except duckdb.Error:
+                continue
+            finally:
+                con.close()
+            _fsync(standby)
+            os.replace(standby, self.dir / name)
+            return "catch-up"
+        return None
+
     def _point_analyst_link(self, name: str) -> None:
         link = self.home.analyst_path
         tmp = link.with_name(link.name + ".tmp")
@@ -163,6 +193,61 @@ class SnapshotStore:
         for f in old:
             if f.stat().st_mtime < cutoff:
                 f.unlink(missing_ok=True)
+
+
+MAX_CATCH_UP_CHANGES = 200_000  # beyond this a full copy is cheaper than replaying rows
+
+
+def _catch_up(con: duckdb.DuckDBPyConnection, mirror_path: Path) -> str:
+    """Bring the snapshot open on ``con`` level with the mirror, in one transaction. Returns the
+    snapshot's content key afterwards (the caller checks it equals the mirror's)."""
+    con.execute(f"ATTACH '{_sql_path(mirror_path)}' AS m (READ_ONLY)")
+    try:
+        if content_key(con) == content_key_of(con, "m"):
+            return content_key(con)
+        if fetch_one(con, "SELECT max(version) FROM schema_version") != fetch_one(
+            con, "SELECT max(version) FROM m.schema_version"
+        ):
+            return ""
+        head = fetch_one(con, "SELECT coalesce(max(change_id), 0) FROM change_log")[0]
+        newest = fetch_one(con, "SELECT coalesce(max(change_id), 0) FROM m.change_log")[0]
+        if newest - head > MAX_CATCH_UP_CHANGES or newest < head:
+            return ""
+        touched: dict[tuple[str, str], list[str]] = {}
+        for realm_id, name, entity_id in con.execute(
+            "SELECT DISTINCT realm_id, entity, entity_id FROM m.change_log WHERE change_id > ?", [head]
+        ).fetchall():
+            touched.setdefault((realm_id, name), []).append(entity_id)
+        # The same BIGINT id_key lookups as the sync's apply: cost follows the changes, not the rows.
+        where = "realm_id = ? AND id_key IN (SELECT unnest(?::BIGINT[])) AND id IN (SELECT unnest(?::VARCHAR[]))"
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for (realm_id, name), ids in touched.items():
+                params = [realm_id, [id_key(i) for i in ids], ids]
+                table = entity(name).table
+                con.execute(f"DELETE FROM {table} WHERE {where}", params)
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM m.{table} WHERE {where}", params)
+            con.execute("INSERT INTO change_log BY NAME SELECT * FROM m.change_log WHERE change_id > ?", [head])
+            con.execute("DELETE FROM sync_state")
+            con.execute("INSERT INTO sync_state BY NAME SELECT * FROM m.sync_state")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("CHECKPOINT")
+        return content_key(con)
+    finally:
+        con.execute("DETACH m")
+
+
+def content_key_of(con: duckdb.DuckDBPyConnection, catalog: str) -> str:
+    version = fetch_one(con, f"SELECT max(version) FROM {catalog}.schema_version")
+    head = fetch_one(con, f"SELECT max(change_id) FROM {catalog}.change_log")
+    return f"v{version[0] if version else 0}:c{head[0] if head and head[0] is not None else 0}"
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 def _fsync(path: Path) -> None:
@@ -243,7 +328,8 @@ class SnapshotReader:
         with self._lock:
             entry = self._open.get(info.file)
             if entry is None:
-                con = duckdb.connect(str(info.path), read_only=True, config={"threads": "2"})
+                # Default configuration, so a connection the caller opened to the same file can coexist.
+                con = duckdb.connect(str(info.path), read_only=True)
                 entry = (con, [0])
                 self._open[info.file] = entry
             entry[1][0] += 1

@@ -92,6 +92,7 @@ class QBOClient:
         max_attempts: int = 6,
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
+        throttle_budget: float = 60.0,
         minor_version: int = 75,
         session: requests.Session | None = None,
     ) -> None:
@@ -100,7 +101,12 @@ class QBOClient:
         self.connection = connection
         self.timeout = timeout
         self.minor_version = minor_version
-        self.retry = RetryPolicy(max_attempts=max_attempts, backoff_base=backoff_base, backoff_cap=backoff_cap)
+        self.retry = RetryPolicy(
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            throttle_budget=throttle_budget,
+        )
         self.limiter = limiter or RealmRateLimiter(connection.realm_id, home=home)
         self._own_session = session is None
         self.http = session or self._new_session(self.limiter.max_concurrent)
@@ -194,7 +200,8 @@ class QBOClient:
         url = f"{self._company_url}/{path}"
         params = {**(params or {}), "minorversion": str(self.minor_version)}
         log_path = f"/company/{self.realm_id}/{path}"
-        budget = self.retry.max_attempts
+        extra = 0  # attempts that do not count against the retry budget (the one auth refresh)
+        throttle_waited = 0.0
         refreshed = False
         attempt = 0
         while True:
@@ -207,7 +214,8 @@ class QBOClient:
                 sent = not _never_sent(exc)
                 error = TransportError(f"{method} {log_path}: no answer from QBO ({type(exc).__name__})")
                 _log.debug("%s %s -> %s after %.0f ms", method, log_path, type(exc).__name__, _ms(started))
-                if RetryPolicy.is_retryable(error, idempotent=idempotent, sent=sent) and attempt < budget:
+                retryable = RetryPolicy.is_retryable(error, idempotent=idempotent, sent=sent)
+                if retryable and self.retry.allows_another(attempt - extra, error, throttle_waited):
                     self._pause(attempt, None, error)
                     continue
                 self._raise(RetriesExhausted(error, attempt) if attempt > 1 else error)
@@ -240,16 +248,20 @@ class QBOClient:
                     self.limiter.block_for(min(fault.retry_after, self.retry.max_retry_after))
             if isinstance(fault, AuthenticationError) and response.status_code == 401 and not refreshed:
                 refreshed = True
-                budget += 1  # the auth retry does not eat into the retry budget
+                extra += 1  # the auth retry does not eat into the retry budget
                 _log.info("realm %s: 401 from QBO; refreshing the access token once", self.realm_id)
                 self._oauth.refresh(token)
                 self._count_refreshes()
                 continue
-            if RetryPolicy.is_retryable(fault, idempotent=idempotent) and attempt < budget:
-                if not self._pause(attempt, fault.retry_after, fault):
+            retryable = RetryPolicy.is_retryable(fault, idempotent=idempotent)
+            if retryable and self.retry.allows_another(attempt - extra, fault, throttle_waited):
+                waited = self._pause(attempt, fault.retry_after, fault)
+                if waited is None:
                     self._raise(fault)
+                if isinstance(fault, ThrottledError):
+                    throttle_waited += waited
                 continue
-            if RetryPolicy.is_retryable(fault, idempotent=idempotent) and attempt > 1:
+            if retryable and attempt > 1:
                 self._raise(RetriesExhausted(fault, attempt))
             self._raise(fault)
 
@@ -257,16 +269,17 @@ class QBOClient:
         with self._stats_lock:
             self.stats.refreshes = self._oauth.refresh_count
 
-    def _pause(self, attempt: int, retry_after: float | None, error: QBOError) -> bool:
-        """Sleep before the next attempt; False when the server asks for a longer wait than allowed."""
+    def _pause(self, attempt: int, retry_after: float | None, error: QBOError) -> float | None:
+        """Sleep before the next attempt and return the wait; None when the server asks for a longer
+        wait than allowed."""
         delay = self.retry.delay(attempt, retry_after)
         if delay is None:
-            return False
+            return None
         self._count(retries=1, wait_seconds=delay)
         error.scrub(*self._oauth.known_secrets())
         _log.info("realm %s: attempt %d failed (%s); retrying in %.2f s", self.realm_id, attempt, error, delay)
         time.sleep(delay)
-        return True
+        return delay
 
     # -- queries --------------------------------------------------------------------------------
     def query(self, q: Query | str) -> QueryPage:

@@ -2,7 +2,10 @@
 
 Throttling (429 / 3001) and server errors (5xx) are retried with exponential backoff and full jitter
 (a random wait between 0 and ``base * 2**(attempt-1)``, capped), so many workers spread out instead of
-retrying in lockstep. A ``Retry-After`` from the server wins over the backoff. Transport failures
+retrying in lockstep. A ``Retry-After`` from the server wins over the backoff. Throttling is waited out
+by time, as QBO advises (wait up to 60 s): a 429 is retried beyond ``max_attempts`` while the waits
+spent on throttling stay under ``throttle_budget`` seconds, so a burst does not fail a sync after six
+quick tries. Transport failures
 are retried only when repeating cannot duplicate an effect: reads, or writes that never left the
 machine (connect timeout).
 """
@@ -17,17 +20,25 @@ from smartsync_pipeline.qbo.errors import QBOError, ServerError, ThrottledError,
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounded retries: ``max_attempts`` requests in total, waits from ``backoff_base`` up to
-    ``backoff_cap`` seconds; a ``Retry-After`` longer than ``max_retry_after`` is not waited out."""
+    """Bounded retries: ``max_attempts`` requests in total (more for throttling, while its waits stay
+    under ``throttle_budget`` seconds), waits from ``backoff_base`` up to ``backoff_cap`` seconds; a
+    ``Retry-After`` longer than ``max_retry_after`` is not waited out."""
 
     max_attempts: int = 6
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
     max_retry_after: float = 60.0
+    throttle_budget: float = 60.0
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1 or self.backoff_base < 0 or self.backoff_cap < 0:
-            raise ValueError("max_attempts must be >= 1 and backoff times >= 0")
+        if self.max_attempts < 1 or self.backoff_base < 0 or self.backoff_cap < 0 or self.throttle_budget < 0:
+            raise ValueError("max_attempts must be >= 1 and backoff times and the throttle budget >= 0")
+
+    def allows_another(self, attempt: int, error: QBOError, throttle_waited: float) -> bool:
+        """Whether attempt number ``attempt + 1`` may follow this failure (retryability aside)."""
+        if attempt < self.max_attempts:
+            return True
+        return isinstance(error, ThrottledError) and throttle_waited < self.throttle_budget
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """Full-jitter wait after failed attempt number ``attempt`` (1-based)."""

@@ -54,6 +54,10 @@ class ScaleSize:
 
 SCALES: dict[str, ScaleSize] = {
     "small": ScaleSize(items=20, vendors=40, customers=60, bills=250, invoices=250, purchases=50),
+    # ~10k objects: the small end of the incremental-sync scaling benchmark (bench/bench_sync.py).
+    "10k": ScaleSize(items=60, vendors=300, customers=600, bills=2_500, invoices=2_500, purchases=400),
+    # 100k bills and little else: the read-path benchmark's mirror (bench/bench_reads.py).
+    "bills-100k": ScaleSize(items=60, vendors=2_000, customers=200, bills=100_000, invoices=500, purchases=200),
     "medium": ScaleSize(items=200, vendors=2_000, customers=5_000, bills=25_000, invoices=25_000, purchases=3_000),
     "large": ScaleSize(
         items=2_000, vendors=20_000, customers=50_000, bills=250_000, invoices=250_000, purchases=40_000

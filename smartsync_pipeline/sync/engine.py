@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -83,6 +84,7 @@ class SyncEngine:
     page_size: int = 1000
     rows_per_file: int = 5_000  # staged Parquet file size of a full listing
     rows_per_transaction: int = 50_000  # a full listing is applied to the shadow copy in bounded steps
+    fetch_workers: int = 1  # entities paged at once in a full sync; 2 saved ~8% here for +100 MB RSS
     lock_timeout: float = 900.0
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -185,17 +187,22 @@ class SyncEngine:
             fulls: dict[str, FullFetch] = {}
             missing: dict[str, list[str]] = {}
             rescued: dict[str, list[dict]] = {}
-            for name in full:
-                spec = entity(name)
-                with report.timed("fetch"):
-                    fulls[name] = fetch_full(
-                        client,
-                        spec,
-                        staging,
-                        page_size=self.page_size,
-                        rows_per_file=self.rows_per_file,
-                        progress=progress,
-                    )
+            if full:
+                # With fetch_workers > 1, several listings are in flight at once.
+                with report.timed("fetch"), ThreadPoolExecutor(self.fetch_workers) as pool:
+                    futures = {
+                        name: pool.submit(
+                            fetch_full,
+                            client,
+                            entity(name),
+                            staging,
+                            page_size=self.page_size,
+                            rows_per_file=self.rows_per_file,
+                            progress=progress,
+                        )
+                        for name in full
+                    }
+                    fulls = {name: f.result() for name, f in futures.items()}
             if fulls:
                 with report.timed("find_deletes"):
                     candidates = self._delete_candidates(realm_id, fulls)
@@ -278,6 +285,8 @@ class SyncEngine:
                             self._record(con, spec, states[spec.name], result, cdc, fulls, full_reasons, now, report)
                         if transaction_per_unit:
                             con.execute("COMMIT")
+                            # Committed rows stay pinned in memory until checkpointed: write them out.
+                            con.execute("CHECKPOINT")
                     if not transaction_per_unit:
                         con.execute("COMMIT")
                 except BaseException:

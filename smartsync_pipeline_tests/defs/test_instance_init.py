@@ -26,7 +26,7 @@ def test_init_without_postgres_writes_the_repository_file_and_opens_sqlite(tmp_p
     assert result.exit_code == 0, result.output
     assert (tmp_path / "dh" / "dagster.yaml").read_text() == (REPO_ROOT / "dagster.yaml").read_text()
     assert "(sqlite storage)" in result.output and "SqliteRunStorage" in result.output
-    assert "pool default limit 1" in result.output
+    assert "at most 4 concurrent runs" in result.output
 
     again = _init(tmp_path / "dh")
     assert again.exit_code == 0 and again.output.startswith("unchanged:")
@@ -50,7 +50,7 @@ def test_init_with_postgres_url_adds_storage_by_reference_and_creates_the_tables
     assert text.startswith((REPO_ROOT / "dagster.yaml").read_text().rstrip("\n"))
     doc = yaml.safe_load(text)
     assert doc["storage"] == {"postgres": {"postgres_url": {"env": "SMARTSYNC_PG_URL"}}}
-    assert doc["concurrency"]["pools"]["default_limit"] == 1
+    assert doc["concurrency"]["runs"]["max_concurrent_runs"] == 4
     assert postgres_url not in text
 
 

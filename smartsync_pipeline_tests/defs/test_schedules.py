@@ -57,7 +57,7 @@ def test_cdc_sweep_requests_every_entity_of_every_realm_and_skips_realms_in_flig
     )
     try:
         assert [r.partition_key for r in cdc_sweep(_context(setup.instance))] == [setup.realms[1]]
-        # The daily full sync is never skipped: it queues behind the running sync (pool of one).
+        # The daily full sync is never skipped: it queues behind the running sync (the engine's writer lock).
         assert len(list(daily_full_reconciliation(_context(setup.instance)))) == 2
     finally:
         setup.instance.report_run_failed(run)

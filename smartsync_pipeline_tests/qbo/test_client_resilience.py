@@ -48,9 +48,36 @@ def test_429_is_honoured_then_succeeds(fresh: SandboxProcess, client_for: Callab
     assert seen["requests"]["query"] == 3
 
 
+def test_throttling_is_waited_out_by_time_not_by_attempts(
+    fresh: SandboxProcess, client_for: Callable[..., QBOClient]
+) -> None:
+    """QBO's advice is to wait (up to 60 s) on 429: more 429s than ``max_attempts`` still get through
+    while the throttle waits stay inside the budget; a 5xx gets no such grace."""
+    fresh.control("faults", {"fail_next": [{"status": 429, "count": 4}]})
+    client = client_for(fresh, max_attempts=2)
+    assert client.count("Term") == 4
+    assert (client.stats.throttled, client.stats.retries) == (4, 4)
+    assert stats(fresh)["requests"]["query"] == 5
+
+    fresh.control("faults", {"fail_next": [{"status": 503, "count": 4}]})
+    with pytest.raises(RetriesExhausted, match="after 2 attempts"):
+        client_for(fresh, max_attempts=2, **FAST).count("Term")
+
+
+def test_throttle_budget_bounds_the_wait(fresh: SandboxProcess, client_for: Callable[..., QBOClient]) -> None:
+    fresh.control("faults", {"fail_next": [{"status": 429, "count": 50}]})
+    client = client_for(fresh, max_attempts=2, throttle_budget=2.5)
+    started = time.monotonic()
+    with pytest.raises(RetriesExhausted, match="after 4 attempts") as info:
+        client.count("Term")
+    # Retry-After: 1 each time: waits of ~1 s after attempts 1, 2 and 3, then the 2.5 s budget is spent.
+    assert 3.0 <= time.monotonic() - started < 10.0
+    assert isinstance(info.value.last_error, ThrottledError)
+
+
 def test_xml_throttle_body(fresh: SandboxProcess, client_for: Callable[..., QBOClient]) -> None:
     fresh.control("faults", {"xml_throttle": True, "fail_next": [{"status": 429, "count": 1}]})
-    single = client_for(fresh, max_attempts=1)
+    single = client_for(fresh, max_attempts=1, throttle_budget=0)
     with pytest.raises(ThrottledError) as info:
         single.count("Term")
     assert info.value.code == "3001"

@@ -180,3 +180,29 @@ def test_report_counts_match_the_mirror(connected_company):
     assert meta["created"].value == n and meta["chain_head_hash"].value == report.chain_head_hash
     assert meta["apply_seconds"].value > 0
     assert entity("Bill").freshness.fail.total_seconds() > 0
+
+
+def test_fields_the_registry_does_not_know_survive_in_the_raw_json(connected_company):
+    company = connected_company
+    engine = company.engine()
+    engine.sync(entities=["Bill"])
+    client = engine.client(company.realm_id)
+    bill = client.query_all("Bill")[0]
+    extra = {"FutureField": {"nested": [1, 2, 3]}, "CustomField": [{"DefinitionId": "1", "StringValue": "Apollo"}]}
+    updated = client.update("Bill", {"Id": bill["Id"], "SyncToken": bill["SyncToken"], **extra}, sparse=True)
+    assert updated["FutureField"] == extra["FutureField"]
+    report = engine.sync(entities=["Bill"])
+    assert report.entities["Bill"].updated == 1
+    with SnapshotReader(company.home).cursor() as (cur, _):
+        row = cur.execute(
+            "SELECT raw->>'$.FutureField.nested[2]', raw->>'$.CustomField[0].StringValue', total_amt, vendor_id "
+            "FROM bill WHERE id = ?",
+            [bill["Id"]],
+        ).fetchall()[0]
+        fields = cur.execute(
+            "SELECT changed_fields FROM change_log WHERE entity = 'Bill' AND entity_id = ? AND op = 'update'",
+            [bill["Id"]],
+        ).fetchall()[0][0]
+    assert row[0] == "3" and row[1] == "Apollo"
+    assert float(row[2]) == bill["TotalAmt"] and row[3] == bill["VendorRef"]["value"]
+    assert set(fields) == {"CustomField", "FutureField"}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import dagster as dg
 import duckdb
 
-from smartsync_pipeline.defs.assets.mirrors import MIRROR_KEYS, MIRROR_POOL
+from smartsync_pipeline.defs.assets.mirrors import MIRROR_KEYS
 from smartsync_pipeline.defs.change_archive import export_changes
 from smartsync_pipeline.defs.resources.mirror_sync import MirrorSyncResource
 from smartsync_pipeline.mirror import change_log as chain
@@ -94,7 +94,6 @@ def verify_from_anchor(con: duckdb.DuckDBPyConnection, head: chain.ChainHead | N
     key=CHANGE_LOG_KEY,
     group_name=AUDIT_GROUP,
     deps=list(MIRROR_KEYS.values()),
-    pool=MIRROR_POOL,
     kinds={"duckdb", "parquet"},
     description="The hash-chained change log of every mirror: verified incrementally from the previous "
     "head, archived append-only to Parquet under SMARTSYNC_HOME/archive.",

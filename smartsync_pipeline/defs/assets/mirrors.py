@@ -21,7 +21,6 @@ from smartsync_pipeline.entities import ENTITIES, EntitySpec
 from smartsync_pipeline.smart.materialization import materialization_metadata
 from smartsync_pipeline.sync.engine import MODES
 
-MIRROR_POOL = "smartsync_mirror"
 MIRRORS_GROUP = "mirrors"
 MIRROR_ASSET_NAME = "qbo_mirrors"
 
@@ -87,7 +86,6 @@ class MirrorSyncConfig(dg.Config):
     specs=MIRROR_SPECS,
     partitions_def=realms,
     can_subset=True,
-    pool=MIRROR_POOL,
     description="Sync the selected QBO entities of one realm into the DuckDB mirror (one engine call).",
 )
 def qbo_mirrors(

@@ -9,7 +9,6 @@ so a rewrite of history older than the last anchor is found too.
 import dagster as dg
 
 from smartsync_pipeline.defs.assets.change_log import CHANGE_LOG_KEY, describe_change
-from smartsync_pipeline.defs.assets.mirrors import MIRROR_POOL
 from smartsync_pipeline.defs.resources.mirror_sync import MirrorSyncResource
 from smartsync_pipeline.mirror import change_log as chain
 
@@ -19,7 +18,6 @@ CHAIN_CHECK = "chain_intact"
 @dg.asset_check(
     asset=CHANGE_LOG_KEY,
     name=CHAIN_CHECK,
-    pool=MIRROR_POOL,
     description="Full recomputation of the change log's SHA-256 chain on the mirror file.",
 )
 def change_log_chain_intact(mirror_sync: MirrorSyncResource) -> dg.AssetCheckResult:
