@@ -200,7 +200,7 @@ class QBOClient:
         url = f"{self._company_url}/{path}"
         params = {**(params or {}), "minorversion": str(self.minor_version)}
         log_path = f"/company/{self.realm_id}/{path}"
-        extra = 0  # attempts that do not count against the retry budget (the one auth refresh)
+        failures = throttles = 0  # failed attempts so far: 5xx and transport errors, and 429s
         throttle_waited = 0.0
         refreshed = False
         attempt = 0
@@ -214,8 +214,11 @@ class QBOClient:
                 sent = not _never_sent(exc)
                 error = TransportError(f"{method} {log_path}: no answer from QBO ({type(exc).__name__})")
                 _log.debug("%s %s -> %s after %.0f ms", method, log_path, type(exc).__name__, _ms(started))
+                failures += 1
                 retryable = RetryPolicy.is_retryable(error, idempotent=idempotent, sent=sent)
-                if retryable and self.retry.allows_another(attempt - extra, error, throttle_waited):
+                if retryable and self.retry.allows_another(
+                    error, failures=failures, throttles=throttles, throttle_waited=throttle_waited
+                ):
                     self._pause(attempt, None, error)
                     continue
                 self._raise(RetriesExhausted(error, attempt) if attempt > 1 else error)
@@ -242,23 +245,26 @@ class QBOClient:
                 f"HTTP {status} with a body that is not a JSON object", http_status=status
             )
             fault.attempts = attempt
-            if isinstance(fault, ThrottledError):
+            throttled = isinstance(fault, ThrottledError)
+            if throttled:
                 self._count(throttled=1)
                 if fault.retry_after:  # everyone sharing this realm's budget holds back, not just us
                     self.limiter.block_for(min(fault.retry_after, self.retry.max_retry_after))
             if isinstance(fault, AuthenticationError) and response.status_code == 401 and not refreshed:
-                refreshed = True
-                extra += 1  # the auth retry does not eat into the retry budget
+                refreshed = True  # the auth retry does not eat into the retry budget
                 _log.info("realm %s: 401 from QBO; refreshing the access token once", self.realm_id)
                 self._oauth.refresh(token)
                 self._count_refreshes()
                 continue
+            throttles, failures = throttles + throttled, failures + (not throttled)
             retryable = RetryPolicy.is_retryable(fault, idempotent=idempotent)
-            if retryable and self.retry.allows_another(attempt - extra, fault, throttle_waited):
+            if retryable and self.retry.allows_another(
+                fault, failures=failures, throttles=throttles, throttle_waited=throttle_waited
+            ):
                 waited = self._pause(attempt, fault.retry_after, fault)
                 if waited is None:
                     self._raise(fault)
-                if isinstance(fault, ThrottledError):
+                if throttled:
                     throttle_waited += waited
                 continue
             if retryable and attempt > 1:

@@ -20,9 +20,10 @@ from smartsync_pipeline.qbo.errors import QBOError, ServerError, ThrottledError,
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounded retries: ``max_attempts`` requests in total (more for throttling, while its waits stay
-    under ``throttle_budget`` seconds), waits from ``backoff_base`` up to ``backoff_cap`` seconds; a
-    ``Retry-After`` longer than ``max_retry_after`` is not waited out."""
+    """Bounded retries: up to ``max_attempts`` failed attempts of each kind (more 429s while the waits
+    on them stay under ``throttle_budget`` seconds; a 429 does not use up the 5xx budget), waits from
+    ``backoff_base`` up to ``backoff_cap`` seconds; a ``Retry-After`` longer than ``max_retry_after``
+    is not waited out."""
 
     max_attempts: int = 6
     backoff_base: float = 0.5
@@ -34,11 +35,13 @@ class RetryPolicy:
         if self.max_attempts < 1 or self.backoff_base < 0 or self.backoff_cap < 0 or self.throttle_budget < 0:
             raise ValueError("max_attempts must be >= 1 and backoff times and the throttle budget >= 0")
 
-    def allows_another(self, attempt: int, error: QBOError, throttle_waited: float) -> bool:
-        """Whether attempt number ``attempt + 1`` may follow this failure (retryability aside)."""
-        if attempt < self.max_attempts:
-            return True
-        return isinstance(error, ThrottledError) and throttle_waited < self.throttle_budget
+    def allows_another(self, error: QBOError, *, failures: int, throttles: int, throttle_waited: float) -> bool:
+        """Whether one more attempt may follow this retryable failure. ``failures`` counts the failed
+        attempts other than throttling so far, ``throttles`` the 429s, ``throttle_waited`` the seconds
+        already spent waiting on them (all including this failure)."""
+        if isinstance(error, ThrottledError):
+            return throttles < self.max_attempts or throttle_waited < self.throttle_budget
+        return failures < self.max_attempts
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """Full-jitter wait after failed attempt number ``attempt`` (1-based)."""

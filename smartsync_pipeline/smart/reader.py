@@ -66,6 +66,12 @@ class SmartReader(dg.ConfigurableResource):
     refresh_wait_seconds: float = Field(
         default=120.0, description="longest wait for another process's refresh or sync of the same company"
     )
+    refresh_throttle_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description="longest wait out of QBO throttling (429) per call during an on-demand refresh; "
+        "after it the refresh fails and stale-if-error decides (syncs wait up to 60 s)",
+    )
     record_in_dagster: bool = Field(
         default=True, description="record on-demand refreshes as materializations when DAGSTER_HOME is set"
     )
@@ -107,7 +113,7 @@ class SmartReader(dg.ConfigurableResource):
         if self._engine is None:
             with self._init_lock:
                 if self._engine is None:
-                    self._engine = SyncEngine(self.home)
+                    self._engine = SyncEngine(self.home, throttle_budget=self.refresh_throttle_seconds)
         return self._engine
 
     @property

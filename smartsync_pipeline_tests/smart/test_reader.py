@@ -153,6 +153,21 @@ def test_qbo_down_serves_stale_data_inside_the_bound_and_flags_it(synced):
     assert len(result.rows) > 0
 
 
+def test_a_throttle_storm_gets_a_flagged_stale_answer_after_the_reader_s_throttle_budget(synced):
+    """Syncs wait out 429s for up to 60 s; a read waits only ``refresh_throttle_seconds``, then
+    stale-if-error answers (the default engine, so the reader's own setting is what is tested)."""
+    age_mirror(synced.home, 2 * HOUR)
+    synced.sandbox.control("faults", {"fail_next": [{"status": 429, "count": 1000}]})
+    reader = synced.reader(stale_if_error_seconds=3 * HOUR, refresh_throttle_seconds=2.0, record_in_dagster=False)
+    result = reader.read("Bill", synced.realm_id)
+    p = result.provenance
+    assert p.stale and p.source == "mirror" and "stale-if-error" in p.reason
+    assert "429" in p.reason or "Throttle" in p.reason
+    throttled = synced.sandbox.control("stats", method="GET")["throttled_429"]
+    assert 3 <= throttled <= 12  # Retry-After: 1 → a few attempts inside the 2 s budget, then it gave up
+    synced.sandbox.control("faults", {"fail_next": []})
+
+
 def test_qbo_down_outside_the_bound_raises_a_clear_error(synced):
     age_mirror(synced.home, 5 * HOUR)
     synced.sandbox.control("faults", {"down": True})
