@@ -64,7 +64,10 @@ class SmartReader(dg.ConfigurableResource):
         default=False, description="answer stale data at once (flagged) and refresh in the background"
     )
     refresh_wait_seconds: float = Field(
-        default=120.0, description="longest wait for another process's refresh or sync of the same company"
+        default=30.0,
+        gt=0,
+        description="longest wait for another process's refresh or sync of the same company (a Dagster run "
+        "syncing through a throttle storm can hold it for minutes); then stale-if-error decides",
     )
     refresh_throttle_seconds: float = Field(
         default=15.0,

@@ -168,6 +168,39 @@ def test_a_throttle_storm_gets_a_flagged_stale_answer_after_the_reader_s_throttl
     synced.sandbox.control("faults", {"fail_next": []})
 
 
+def test_a_long_running_sync_does_not_block_reads_for_long(synced):
+    """Another process holds the company's sync lock (as a Dagster run syncing through a throttle storm
+    would): a stale read gives up waiting after ``refresh_wait_seconds`` and answers stale-if-error,
+    a fresh read is not held at all."""
+    from smartsync_pipeline.sync.engine import SyncEngine
+
+    lock_path = SyncEngine(synced.home).realm_lock(synced.realm_id).path
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys
+            from pathlib import Path
+            from smartsync_pipeline.locking import FileLock
+            with FileLock(Path({str(lock_path)!r}), what="a long sync").exclusive(10):
+                print("held", flush=True)
+                sys.stdin.readline()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        reader = synced.reader(refresh_wait_seconds=1.0, record_in_dagster=False)
+        fresh = reader.read("Bill", synced.realm_id)
+        assert fresh.provenance.source == "mirror" and not fresh.provenance.stale
+        age_mirror(synced.home, 2 * HOUR)
+        stale = reader.read("Bill", synced.realm_id)
+        p = stale.provenance
+        assert p.stale and p.source == "mirror" and "stale-if-error" in p.reason and "sync" in p.reason
+        assert len(stale.rows) == len(fresh.rows)
+    finally:
+        holder.communicate("\n", timeout=30)
+    assert holder.returncode == 0
+
+
 def test_qbo_down_outside_the_bound_raises_a_clear_error(synced):
     age_mirror(synced.home, 5 * HOUR)
     synced.sandbox.control("faults", {"down": True})
