@@ -16,16 +16,18 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
 
-from smartsync_pipeline.home import Home
-from smartsync_pipeline.qbo.client import QBOClient
-from smartsync_pipeline.qbo.credentials import CompanyConnection, CompanyStore, TokenSet
-from smartsync_pipeline.qbo.rate_limit import RealmRateLimiter
-from smartsync_pipeline.sandbox.process import SandboxProcess
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_sync import connect  # noqa: E402
+from smartsync_pipeline.qbo.client import QBOClient  # noqa: E402
+from smartsync_pipeline.qbo.credentials import CompanyStore  # noqa: E402
+from smartsync_pipeline.qbo.rate_limit import RealmRateLimiter  # noqa: E402
+from smartsync_pipeline.sandbox.process import SandboxProcess  # noqa: E402
 
 
 def main() -> int:
@@ -40,14 +42,9 @@ def main() -> int:
     print(f"sandbox ({args.scale}) ready in {time.perf_counter() - started:.1f} s")
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            home = Home(Path(tmp)).ensure()
-            info = sandbox.info
-            conn = CompanyConnection(
-                str(info["realm_id"]), info["api_base"], info["token_url"], info["client_id"], info["client_secret"]
-            )
-            now = datetime.now(UTC)
+            home = connect(Path(tmp), sandbox)
             store = CompanyStore(home)
-            store.save(conn, TokenSet(info["access_token"], info["refresh_token"], now + timedelta(minutes=50)))
+            conn = store.load(str(sandbox.info["realm_id"]))
 
             server_seconds = [0.0]
             session = requests.Session()

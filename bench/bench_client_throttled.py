@@ -12,26 +12,22 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from smartsync_pipeline.home import Home
-from smartsync_pipeline.qbo.client import QBOClient
-from smartsync_pipeline.qbo.credentials import CompanyConnection, CompanyStore, TokenSet
-from smartsync_pipeline.qbo.errors import QBOError
-from smartsync_pipeline.qbo.query import Query
-from smartsync_pipeline.qbo.rate_limit import RealmRateLimiter
-from smartsync_pipeline.sandbox.process import SandboxProcess
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-
-def _sandbox_429s(stats: dict) -> object:
-    for key in ("throttled", "429s", "throttled_429", "status_429"):
-        if key in stats:
-            return stats[key]
-    return {k: v for k, v in stats.items() if "429" in k or "thrott" in k.lower()} or "n/a"
+from bench.bench_sync import connect  # noqa: E402
+from smartsync_pipeline.qbo.client import QBOClient  # noqa: E402
+from smartsync_pipeline.qbo.credentials import CompanyStore  # noqa: E402
+from smartsync_pipeline.qbo.errors import QBOError  # noqa: E402
+from smartsync_pipeline.qbo.query import Query  # noqa: E402
+from smartsync_pipeline.qbo.rate_limit import RealmRateLimiter  # noqa: E402
+from smartsync_pipeline.sandbox.process import SandboxProcess  # noqa: E402
 
 
 def main() -> int:
@@ -47,14 +43,9 @@ def main() -> int:
     )
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            home = Home(Path(tmp)).ensure()
-            info = sandbox.info
-            conn = CompanyConnection(
-                str(info["realm_id"]), info["api_base"], info["token_url"], info["client_id"], info["client_secret"]
-            )
+            home = connect(Path(tmp), sandbox)
             store = CompanyStore(home)
-            now = datetime.now(UTC)
-            store.save(conn, TokenSet(info["access_token"], info["refresh_token"], now + timedelta(minutes=50)))
+            conn = store.load(str(sandbox.info["realm_id"]))
             limiter = RealmRateLimiter(
                 conn.realm_id, home=home, per_window=args.per_window, window_seconds=args.window_seconds
             )
@@ -98,7 +89,7 @@ def main() -> int:
             )
             print(
                 f"failed calls: {len(failures)} {sorted(set(failures))}; 429s received by the client: "
-                f"{client.stats.throttled}; sandbox 429s: {_sandbox_429s(stats)}; "
+                f"{client.stats.throttled}; sandbox 429s: {stats['throttled_429']}; "
                 f"client limiter wait {client.stats.wait_seconds:.1f} s"
             )
             client.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,46 @@ import pytest
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.qbo.client import QBOClient
 from smartsync_pipeline.qbo.credentials import CompanyConnection, CompanyStore, TokenSet, TokenStore
+
+
+def count_terms_together(clients: list[QBOClient], calls: int = 1, timeout: float = 60) -> list[Any]:
+    """One thread per client, all starting at once, each running ``calls`` ``COUNT(*)`` of Term; the
+    answers (or the QBOError raised) in completion order."""
+    from smartsync_pipeline.qbo.errors import QBOError
+
+    results: list[Any] = []
+    barrier = threading.Barrier(len(clients))
+
+    def run(client: QBOClient) -> None:
+        barrier.wait(timeout=30)
+        for _ in range(calls):
+            try:
+                results.append(client.count("Term"))
+            except QBOError as exc:
+                results.append(exc)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    return results
+
+
+def run_in_processes(
+    target: Callable[..., None], root: str, realm: str, *, count: int = 2, timeout: float
+) -> list[Any]:
+    """Run ``target(root, realm, barrier, out)`` in ``count`` spawned processes that start together;
+    return what each put on ``out``."""
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(count), ctx.Queue()
+    procs = [ctx.Process(target=target, args=(root, realm, barrier, out)) for _ in range(count)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=timeout) for _ in procs]
+    for p in procs:
+        p.join(30)
+    return results
 
 
 def save_company(info: dict[str, Any], home: Home, *, access_ttl: float = 3000) -> tuple[CompanyConnection, TokenStore]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from smartsync_pipeline.qbo.client import QBOClient
 from smartsync_pipeline.qbo.credentials import CompanyStore
 from smartsync_pipeline.qbo.errors import AuthenticationError, QBOError, ReauthorizationRequired
 from smartsync_pipeline.sandbox.process import SandboxProcess
-from smartsync_pipeline_tests.qbo.conftest import save_company, secrets_of
+from smartsync_pipeline_tests.qbo.conftest import count_terms_together, run_in_processes, save_company, secrets_of
 
 
 def stats(sandbox: SandboxProcess) -> dict[str, Any]:
@@ -86,16 +84,7 @@ def test_two_processes_refreshing_at_once_do_it_once(
     sandbox = sandbox_factory()
     conn, _ = save_company(sandbox.info, home)
     sandbox.control("revoke", {"realm_id": conn.realm_id})
-    ctx = mp.get_context("spawn")
-    barrier, out = ctx.Barrier(2), ctx.Queue()
-    procs = [
-        ctx.Process(target=_refresh_in_process, args=(str(home.root), conn.realm_id, barrier, out)) for _ in range(2)
-    ]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=60) for _ in procs]
-    for p in procs:
-        p.join(30)
+    results = run_in_processes(_refresh_in_process, str(home.root), conn.realm_id, timeout=60)
     assert [r[:2] for r in results] == [("ok", 4), ("ok", 4)], results
     assert sorted(r[2] for r in results) == [0, 1]  # one process refreshed, the other used its token
     assert refreshes(sandbox) == {"successful": 1, "failed": 0}
@@ -116,21 +105,7 @@ def test_eight_threads_refreshing_do_it_once(sandbox_factory: Callable[..., Sand
     for client in clients:
         assert client.oauth.access_token() == sandbox.info["access_token"]  # all cache the old token
     sandbox.control("revoke", {"realm_id": conn.realm_id})
-    barrier = threading.Barrier(8)
-    results: list[Any] = []
-
-    def run(client: QBOClient) -> None:
-        barrier.wait(timeout=30)
-        try:
-            results.append(client.count("Term"))
-        except QBOError as exc:
-            results.append(exc)
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    results = count_terms_together(clients)
     assert results == [4] * 8
     assert refreshes(sandbox) == {"successful": 1, "failed": 0}
     assert sum(c.stats.refreshes for c in clients) == 1
@@ -144,21 +119,7 @@ def test_eight_threads_sharing_one_client_refresh_once(
     client = client_for(sandbox)
     client.count("Term")
     sandbox.control("revoke", {"realm_id": client.realm_id})
-    barrier = threading.Barrier(8)
-    results: list[Any] = []
-
-    def run() -> None:
-        barrier.wait(timeout=30)
-        try:
-            results.append(client.count("Term"))
-        except QBOError as exc:
-            results.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    results = count_terms_together([client] * 8)
     assert results == [4] * 8
     assert refreshes(sandbox) == {"successful": 1, "failed": 0}
     assert client.stats.refreshes == 1

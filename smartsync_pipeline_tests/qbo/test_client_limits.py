@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,10 +10,9 @@ from typing import Any
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.qbo.client import QBOClient
 from smartsync_pipeline.qbo.credentials import CompanyStore
-from smartsync_pipeline.qbo.errors import QBOError
 from smartsync_pipeline.qbo.rate_limit import RealmRateLimiter
 from smartsync_pipeline.sandbox.process import SandboxProcess
-from smartsync_pipeline_tests.qbo.conftest import save_company
+from smartsync_pipeline_tests.qbo.conftest import count_terms_together, run_in_processes, save_company
 
 PER_WINDOW, WINDOW, CONCURRENT = 15, 1.0, 10
 
@@ -37,23 +34,7 @@ def _client(home: Home, realm: str) -> QBOClient:
 
 
 def _burst(client: QBOClient, threads: int, calls: int) -> list[Any]:
-    results: list[Any] = []
-    barrier = threading.Barrier(threads)
-
-    def run() -> None:
-        barrier.wait(timeout=30)
-        for _ in range(calls):
-            try:
-                results.append(client.count("Term"))
-            except QBOError as exc:
-                results.append(exc)
-
-    workers = [threading.Thread(target=run) for _ in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(120)
-    return results
+    return count_terms_together([client] * threads, calls, timeout=120)
 
 
 def test_a_burst_stays_within_the_limits(sandbox_factory: Callable[..., SandboxProcess], home: Home) -> None:
@@ -85,16 +66,7 @@ def _burst_in_process(root: str, realm: str, barrier: Any, out: Any) -> None:
 def test_processes_share_one_budget(sandbox_factory: Callable[..., SandboxProcess], home: Home) -> None:
     sandbox = _limited_sandbox(sandbox_factory)
     conn, _ = save_company(sandbox.info, home)
-    ctx = mp.get_context("spawn")
-    barrier, out = ctx.Barrier(2), ctx.Queue()
-    procs = [
-        ctx.Process(target=_burst_in_process, args=(str(home.root), conn.realm_id, barrier, out)) for _ in range(2)
-    ]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(30)
+    results = run_in_processes(_burst_in_process, str(home.root), conn.realm_id, timeout=120)
     assert results == [[4] * 18, [4] * 18]
     seen = sandbox.control("stats", method="GET")
     assert seen["throttled_429"] == 0
