@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -20,58 +20,23 @@ class LockTimeout(TimeoutError):
 
 
 @dataclass
-class LockStats:
-    acquisitions: int = 0
-    waits: int = 0
-    wait_seconds: float = 0.0
-
-
-@dataclass
 class FileLock:
-    """A named lock backed by ``path``; ``exclusive()`` for writers, ``shared()`` for readers."""
+    """A named exclusive lock backed by ``path``."""
 
     path: Path
     what: str = ""  # human name used in timeout messages ("the mirror writer lock", ...)
-    stats: LockStats = field(default_factory=LockStats)
 
     @contextmanager
     def exclusive(self, timeout: float | None = 600.0) -> Iterator[float]:
-        with self._hold(fcntl.LOCK_EX, timeout) as waited:
-            yield waited
-
-    @contextmanager
-    def shared(self, timeout: float | None = 600.0) -> Iterator[float]:
-        with self._hold(fcntl.LOCK_SH, timeout) as waited:
-            yield waited
-
-    def try_exclusive(self) -> int | None:
-        """Take the lock only if free; returns a handle for ``release`` or None."""
-        fd = self._open()
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        return fd
-
-    @staticmethod
-    def release(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-    def _open(self) -> int:
+        """Hold the lock for the ``with`` block; yields the seconds spent waiting for it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-
-    @contextmanager
-    def _hold(self, mode: int, timeout: float | None) -> Iterator[float]:
-        fd = self._open()
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         start = time.monotonic()
         delay = 0.002
         try:
             while True:
                 try:
-                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
                     waited = time.monotonic() - start
@@ -82,13 +47,8 @@ class FileLock:
                         ) from None
                     time.sleep(delay)
                     delay = min(delay * 2, 0.05)
-            waited = time.monotonic() - start
-            self.stats.acquisitions += 1
-            if waited > 0.001:
-                self.stats.waits += 1
-                self.stats.wait_seconds += waited
             try:
-                yield waited
+                yield time.monotonic() - start
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:

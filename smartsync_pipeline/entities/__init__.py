@@ -8,6 +8,7 @@ from smartsync_pipeline.entities.registry import (
     UnknownEntityError,
     entity,
     entity_names,
+    find_entity,
     iter_entities,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "UnknownEntityError",
     "entity",
     "entity_names",
+    "find_entity",
     "iter_entities",
 ]

@@ -262,9 +262,14 @@ class UnknownEntityError(ValueError):
     """Raised for an entity name that is not in the registry."""
 
 
+def find_entity(name: str) -> EntitySpec | None:
+    """The spec for a QBO name, endpoint or table name (case-insensitive), or None when unknown."""
+    return _BY_NAME.get(name.replace("_", "").lower())
+
+
 def entity(name: str) -> EntitySpec:
     """Look up an entity by QBO name, endpoint or table name, case-insensitively."""
-    spec = _BY_NAME.get(name.replace("_", "").lower())
+    spec = find_entity(name)
     if spec is None:
         known = ", ".join(e.name for e in ENTITIES)
         raise UnknownEntityError(f"unknown QBO entity {name!r}; known entities: {known}")
@@ -297,6 +302,7 @@ __all__ = [
     "UnknownEntityError",
     "entity",
     "entity_names",
+    "find_entity",
     "iter_entities",
     "ref",
 ]

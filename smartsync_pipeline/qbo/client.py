@@ -53,6 +53,8 @@ from smartsync_pipeline.qbo.retry_policy import RetryPolicy
 
 CDC_LOOKBACK = timedelta(days=30)
 USER_AGENT = "smartsync/0.1 (+requests)"
+_HEADERS = {"Accept": "application/json", "User-Agent": USER_AGENT}
+_JSON_BODY_HEADERS = {**_HEADERS, "Content-Type": "application/json"}
 
 _log = logging.getLogger("smartsync.qbo.client")
 
@@ -172,16 +174,8 @@ class QBOClient:
     def _raise(self, error: QBOError) -> NoReturn:
         raise error.scrub(*self._oauth.known_secrets())
 
-    def _send(self, method: str, url: str, params: dict[str, str], body: Any, token: str) -> requests.Response:
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-        }
-        data = None
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-            data = json.dumps(body).encode("utf-8")
+    def _send(self, method: str, url: str, params: dict[str, str], data: bytes | None, token: str) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}", **(_HEADERS if data is None else _JSON_BODY_HEADERS)}
         with self.limiter.slot() as ticket:
             if ticket.waited:
                 self._count(wait_seconds=ticket.waited)
@@ -200,6 +194,7 @@ class QBOClient:
         url = f"{self._company_url}/{path}"
         params = {**(params or {}), "minorversion": str(self.minor_version)}
         log_path = f"/company/{self.realm_id}/{path}"
+        data = None if body is None else json.dumps(body).encode("utf-8")  # once, not per attempt
         failures = throttles = 0  # failed attempts so far: 5xx and transport errors, and 429s
         throttle_waited = 0.0
         refreshed = False
@@ -209,7 +204,7 @@ class QBOClient:
             token = self._oauth.access_token()
             started = time.monotonic()
             try:
-                response = self._send(method, url, params, body, token)
+                response = self._send(method, url, params, data, token)
             except requests.RequestException as exc:
                 sent = not _never_sent(exc)
                 error = TransportError(f"{method} {log_path}: no answer from QBO ({type(exc).__name__})")
@@ -222,18 +217,17 @@ class QBOClient:
                     self._pause(attempt, None, error)
                     continue
                 self._raise(RetriesExhausted(error, attempt) if attempt > 1 else error)
-            content = response.content
+            content, status = response.content, response.status_code
             self._count(api_calls=1, bytes_received=len(content))
             _log.debug(
                 "%s %s -> %d (%.0f ms, %d bytes, attempt %d)",
                 method,
                 log_path,
-                response.status_code,
+                status,
                 _ms(started),
                 len(content),
                 attempt,
             )
-            status = response.status_code
             if 200 <= status < 300:
                 doc = _json_or_none(content)
                 self._note_time(doc)
@@ -250,7 +244,7 @@ class QBOClient:
                 self._count(throttled=1)
                 if fault.retry_after:  # everyone sharing this realm's budget holds back, not just us
                     self.limiter.block_for(min(fault.retry_after, self.retry.max_retry_after))
-            if isinstance(fault, AuthenticationError) and response.status_code == 401 and not refreshed:
+            if isinstance(fault, AuthenticationError) and status == 401 and not refreshed:
                 refreshed = True  # the auth retry does not eat into the retry budget
                 _log.info("realm %s: 401 from QBO; refreshing the access token once", self.realm_id)
                 self._oauth.refresh(token)
@@ -399,9 +393,7 @@ class QBOClient:
     @staticmethod
     def _object_id(spec: EntitySpec, object_id: str | int) -> str:
         text = str(object_id)
-        if isinstance(object_id, bool) or not text or (spec.numeric_ids and not text.isdigit()):
-            raise QueryError(f"invalid {spec.name} Id {object_id!r}")
-        if not text.isalnum():
+        if isinstance(object_id, bool) or not text.isalnum() or (spec.numeric_ids and not text.isdigit()):
             raise QueryError(f"invalid {spec.name} Id {object_id!r}")
         return text
 

@@ -269,11 +269,6 @@ class CompanyStore:
             self.home,
         )
 
-    def remove(self, realm_id: str) -> None:
-        """Forget a company (connection and tokens)."""
-        self.connection_path(realm_id).unlink(missing_ok=True)
-        self.tokens_path(realm_id).unlink(missing_ok=True)
-
 
 __all__ = [
     "CompanyConnection",

@@ -108,6 +108,8 @@ class OAuthSession:
         secrets = (refresh_token, self.conn.client_secret)
         last: QBOError | None = None
         for attempt in range(1, self.max_attempts + 1):
+            if last is not None:  # back off between attempts, not after the last one: we hold the token lock
+                time.sleep(min(2.0 ** (attempt - 1) * 0.25, 5.0))
             started = time.monotonic()
             try:
                 response = self.http.post(
@@ -120,7 +122,6 @@ class OAuthSession:
             except requests.exceptions.ConnectTimeout as exc:
                 last = TransportError(f"token endpoint unreachable: {type(exc).__name__}")
                 _log.warning("realm %s: token refresh attempt %d: %s", self.conn.realm_id, attempt, last)
-                time.sleep(min(2.0**attempt * 0.25, 5.0))
                 continue
             except requests.RequestException as exc:
                 raise TransportError(
@@ -148,7 +149,6 @@ class OAuthSession:
             last = (fault or QBOError(f"token endpoint answered HTTP {response.status_code}")).scrub(*secrets)
             if response.status_code == 429 or response.status_code >= 500:
                 _log.warning("realm %s: token refresh attempt %d: %s", self.conn.realm_id, attempt, last)
-                time.sleep(min(2.0**attempt * 0.25, 5.0))
                 continue
             raise last
         assert last is not None

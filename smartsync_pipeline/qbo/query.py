@@ -16,7 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from smartsync_pipeline.entities import EntitySpec, UnknownEntityError, entity
+from smartsync_pipeline.entities import EntitySpec, UnknownEntityError, entity, find_entity
 from smartsync_pipeline.qbo.errors import QueryError
 
 MAX_PAGE = 1000
@@ -204,10 +204,8 @@ def entity_of(sql: str) -> str:
     found = _FROM.search(sql)
     if not found:
         raise QueryError("the query has no FROM <Entity>")
-    try:
-        return entity(found.group(1)).name
-    except UnknownEntityError:
-        return found.group(1)
+    spec = find_entity(found.group(1))
+    return spec.name if spec else found.group(1)
 
 
 __all__ = [

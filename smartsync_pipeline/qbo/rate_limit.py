@@ -83,7 +83,6 @@ class RealmRateLimiter:
         self._pid = os.getpid()
         self._stats_lock = threading.Lock()
         self.wait_seconds = 0.0
-        self.granted = 0
 
     def __repr__(self) -> str:
         return (
@@ -208,7 +207,6 @@ class RealmRateLimiter:
             ticket = SlotTicket(slot_wait, window_wait)
             with self._stats_lock:
                 self.wait_seconds += ticket.waited
-                self.granted += 1
             if ticket.waited > 1.0:
                 _log.debug("realm %s: waited %.2f s for the request budget", self.realm_id, ticket.waited)
             yield ticket

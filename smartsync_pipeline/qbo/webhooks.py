@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from smartsync_pipeline.entities import EntitySpec, UnknownEntityError, entity
+from smartsync_pipeline.entities import find_entity
 
 MAX_BODY_BYTES = 1_048_576
 OPERATIONS = ("Create", "Update", "Delete", "Merge", "Void", "Emailed")
@@ -193,7 +193,7 @@ def _parse_classic(document: dict[str, Any]) -> WebhookBatch:
                     f"{at}.operation: expected one of {', '.join(OPERATIONS)}, got {_show(operation)}"
                 )
             last_updated = _timestamp(_required(item, "lastUpdated", at), f"{at}.lastUpdated")
-            spec = _registered(name)
+            spec = find_entity(name)
             if spec is None:
                 _entity_id(_required(item, "id", at), f"{at}.id", numeric=False)
                 parsed.append(name)
@@ -226,19 +226,12 @@ def _parse_cloudevent(event: Any, where: str) -> _Parsed:
     data = event.get("data")
     if data is not None and not isinstance(data, dict):
         raise WebhookPayloadError(f"{where}.data: expected an object, got {_kind(data)}")
-    spec = _registered(name)
+    spec = find_entity(name)
     if spec is None:
         _entity_id(raw_entity_id, f"{where}.intuitentityid", numeric=False)
         return name
     entity_id = _entity_id(raw_entity_id, f"{where}.intuitentityid", numeric=spec.numeric_ids)
     return WebhookEvent(realm_id, spec.name, entity_id, operation, last_updated, event_id)
-
-
-def _registered(name: str) -> EntitySpec | None:
-    try:
-        return entity(name)
-    except UnknownEntityError:
-        return None
 
 
 def _required(obj: dict[str, Any], key: str, where: str) -> Any:
