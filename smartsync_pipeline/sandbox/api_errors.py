@@ -51,6 +51,13 @@ def validation(code: str, message: str, detail: str = "", element: str | None = 
     return ApiFault(400, code, message, detail, element)
 
 
+def business(detail: str, element: str | None = None) -> ApiFault:
+    """QBO's 6000: the request is well formed but breaks a bookkeeping rule."""
+    return validation(
+        BUSINESS_VALIDATION, "A business validation error has occurred while processing your request", detail, element
+    )
+
+
 def stale_object(entity: str, object_id: str, sent: str, current: str) -> ApiFault:
     return ApiFault(
         400,

@@ -98,6 +98,27 @@ def expense_totals(key: int, n: int) -> np.ndarray:
     return total
 
 
+def expense_line_objects(key: int, row: int, ctx: CompanyContext) -> list[dict[str, Any]]:
+    """The rendered ``Line`` of a bill or purchase row."""
+    lines = []
+    for j in range(expense_line_count(key, row)):
+        amount, account = expense_line(key, row, j, ctx)
+        lines.append(
+            {
+                "Id": str(j + 1),
+                "LineNum": j + 1,
+                "Amount": money(amount),
+                "DetailType": "AccountBasedExpenseLineDetail",
+                "AccountBasedExpenseLineDetail": {
+                    "AccountRef": ctx.account_ref(account),
+                    "BillableStatus": "NotBillable",
+                    "TaxCodeRef": {"value": "NON"},
+                },
+            }
+        )
+    return lines
+
+
 def sales_line(key: int, row: int, j: int, ctx: CompanyContext) -> tuple[int, int, int]:
     """(item index, quantity, unit price in cents) of invoice line ``j``."""
     item = pick(key, row, S_LINE_ITEM + j, len(ctx.item_prices))
@@ -171,8 +192,8 @@ class BaseTable:
             values = self.lut.astype(np.float64)
         elif path == "MetaData.CreateTime":
             values = self.created.astype(np.float64)
-        elif path in self.fast_columns():
-            values = self.fast_columns()[path]()
+        elif (fast := self.fast_columns().get(path)) is not None:
+            values = fast()
         else:
             values = self._rendered_column(path, kind)
         with self._columns_lock:
@@ -427,18 +448,41 @@ class CustomerTable(BaseTable):
         }
 
 
-class BillTable(BaseTable):
-    entity = "Bill"
+class _DocumentTable(BaseTable):
+    """Bills and invoices: a party, terms, dates, total, open balance and up to two linked payments."""
 
-    def __init__(self, ctx, lut, created, sync, vendors, terms, txn_days, due_days, totals, balances, pays):
+    party_ref = ""  # the ref field of the party: VendorRef | CustomerRef
+    payment_entity = ""  # what LinkedTxn points at: BillPayment | Payment
+
+    def __init__(self, ctx, lut, created, sync, parties, terms, txn_days, due_days, totals, balances, pays):
         super().__init__(ctx, lut, created, sync)
-        self.vendors = vendors.astype(np.int32)
+        self.parties = parties.astype(np.int32)
         self.terms = terms.astype(np.int32)
         self.txn_days = txn_days.astype(np.int32)
         self.due_days = due_days.astype(np.int32)
         self.totals = totals.astype(np.int64)
         self.balances = balances.astype(np.int64)
-        self.pays = pays.astype(np.int32)  # (n, 2) BillPayment ids, 0 = none
+        self.pays = pays.astype(np.int32)  # (n, 2) payment ids, 0 = none
+
+    def linked(self, i: int) -> list[dict[str, str]]:
+        return [{"TxnId": str(int(p)), "TxnType": self.payment_entity} for p in self.pays[i].tolist() if p]
+
+    def fast_columns(self):
+        return {
+            "TxnDate": lambda: self.txn_days.astype(np.float64),
+            "DueDate": lambda: self.due_days.astype(np.float64),
+            "TotalAmt": _money_column(self.totals),
+            "Balance": _money_column(self.balances),
+            f"{self.party_ref}.value": _ids(self.parties),
+            "SalesTermRef.value": _ids(self.terms),
+            "CurrencyRef.value": _const_str(self.n, "USD"),
+        }
+
+
+class BillTable(_DocumentTable):
+    entity = "Bill"
+    party_ref = "VendorRef"
+    payment_entity = "BillPayment"
 
     def doc_number(self, i: int) -> str:
         return f"{pick(self.key, i, S_DOC, 900_000) + 100_000}"
@@ -448,22 +492,7 @@ class BillTable(BaseTable):
         return chart.BILL_NOTES[k] if k < len(chart.BILL_NOTES) else None
 
     def render(self, i: int) -> dict[str, Any]:
-        lines = []
-        for j in range(expense_line_count(self.key, i)):
-            amount, account = expense_line(self.key, i, j, self.ctx)
-            lines.append(
-                {
-                    "Id": str(j + 1),
-                    "LineNum": j + 1,
-                    "Amount": money(amount),
-                    "DetailType": "AccountBasedExpenseLineDetail",
-                    "AccountBasedExpenseLineDetail": {
-                        "AccountRef": self.ctx.account_ref(account),
-                        "BillableStatus": "NotBillable",
-                        "TaxCodeRef": {"value": "NON"},
-                    },
-                }
-            )
+        lines = expense_line_objects(self.key, i, self.ctx)
         obj: dict[str, Any] = {
             "DueDate": day_text(self.due_days.item(i)),
             "Balance": money(self.balances.item(i)),
@@ -475,11 +504,11 @@ class BillTable(BaseTable):
         note = self.note(i)
         if note:
             obj["PrivateNote"] = note
-        linked = [{"TxnId": str(int(p)), "TxnType": "BillPayment"} for p in self.pays[i].tolist() if p]
+        linked = self.linked(i)
         if linked:
             obj["LinkedTxn"] = linked
         obj["Line"] = lines
-        obj["VendorRef"] = self.ctx.vendor_ref(self.vendors.item(i))
+        obj["VendorRef"] = self.ctx.vendor_ref(self.parties.item(i))
         obj["APAccountRef"] = self.ctx.account_ref(self.ctx.ap_id)
         obj["SalesTermRef"] = self.ctx.term_ref(self.terms.item(i))
         obj["TotalAmt"] = money(self.totals.item(i))
@@ -487,15 +516,9 @@ class BillTable(BaseTable):
 
     def fast_columns(self):
         return {
+            **super().fast_columns(),
             "DocNumber": lambda: _strings([self.doc_number(i) for i in range(self.n)]),
-            "TxnDate": lambda: self.txn_days.astype(np.float64),
-            "DueDate": lambda: self.due_days.astype(np.float64),
-            "TotalAmt": _money_column(self.totals),
-            "Balance": _money_column(self.balances),
-            "VendorRef.value": _ids(self.vendors),
             "APAccountRef.value": _const_str(self.n, str(self.ctx.ap_id)),
-            "SalesTermRef.value": _ids(self.terms),
-            "CurrencyRef.value": _const_str(self.n, "USD"),
             "PrivateNote": lambda: _strings([self.note(i) for i in range(self.n)]),
         }
 
@@ -553,18 +576,10 @@ class BillPaymentTable(BaseTable):
         }
 
 
-class InvoiceTable(BaseTable):
+class InvoiceTable(_DocumentTable):
     entity = "Invoice"
-
-    def __init__(self, ctx, lut, created, sync, customers, terms, txn_days, due_days, totals, balances, pays):
-        super().__init__(ctx, lut, created, sync)
-        self.customers = customers.astype(np.int32)
-        self.terms = terms.astype(np.int32)
-        self.txn_days = txn_days.astype(np.int32)
-        self.due_days = due_days.astype(np.int32)
-        self.totals = totals.astype(np.int64)
-        self.balances = balances.astype(np.int64)
-        self.pays = pays.astype(np.int32)
+    party_ref = "CustomerRef"
+    payment_entity = "Payment"
 
     def email_status(self, i: int) -> str:
         return "EmailSent" if pick(self.key, i, S_NOTE, 5) < 3 else "NotSet"
@@ -591,7 +606,7 @@ class InvoiceTable(BaseTable):
         lines.append(
             {"Amount": money(self.totals.item(i)), "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}}
         )
-        customer = self.customers.item(i)
+        customer = self.parties.item(i)
         obj: dict[str, Any] = {
             "AllowIPNPayment": False,
             "AllowOnlinePayment": False,
@@ -602,7 +617,7 @@ class InvoiceTable(BaseTable):
             "TxnDate": day_text(self.txn_days.item(i)),
             "CurrencyRef": dict(USD),
         }
-        linked = [{"TxnId": str(int(p)), "TxnType": "Payment"} for p in self.pays[i].tolist() if p]
+        linked = self.linked(i)
         if linked:
             obj["LinkedTxn"] = linked
         obj.update(
@@ -625,14 +640,8 @@ class InvoiceTable(BaseTable):
 
     def fast_columns(self):
         return {
+            **super().fast_columns(),
             "DocNumber": lambda: _strings([str(1000 + i) for i in range(self.n)]),
-            "TxnDate": lambda: self.txn_days.astype(np.float64),
-            "DueDate": lambda: self.due_days.astype(np.float64),
-            "TotalAmt": _money_column(self.totals),
-            "Balance": _money_column(self.balances),
-            "CustomerRef.value": _ids(self.customers),
-            "SalesTermRef.value": _ids(self.terms),
-            "CurrencyRef.value": _const_str(self.n, "USD"),
             "EmailStatus": lambda: _strings([self.email_status(i) for i in range(self.n)]),
         }
 
@@ -692,22 +701,7 @@ class PurchaseTable(BaseTable):
         return str(9000 + i) if self.pay_types.item(i) == 1 else None
 
     def render(self, i: int) -> dict[str, Any]:
-        lines = []
-        for j in range(expense_line_count(self.key, i)):
-            amount, account = expense_line(self.key, i, j, self.ctx)
-            lines.append(
-                {
-                    "Id": str(j + 1),
-                    "LineNum": j + 1,
-                    "Amount": money(amount),
-                    "DetailType": "AccountBasedExpenseLineDetail",
-                    "AccountBasedExpenseLineDetail": {
-                        "AccountRef": self.ctx.account_ref(account),
-                        "BillableStatus": "NotBillable",
-                        "TaxCodeRef": {"value": "NON"},
-                    },
-                }
-            )
+        lines = expense_line_objects(self.key, i, self.ctx)
         vendor = self.ctx.vendor_ref(self.vendors.item(i))
         obj: dict[str, Any] = {
             "AccountRef": self.ctx.account_ref(self.accounts.item(i)),

@@ -32,11 +32,11 @@ from smartsync_pipeline.sandbox.base_tables import (
     sales_totals,
     table_key,
 )
+from smartsync_pipeline.sandbox.qbo_time import COMPANY_UTC_OFFSET
 from smartsync_pipeline.sandbox.row_hash import mix
 
 DAY = 86_400
 HISTORY_DAYS = 400
-COMPANY_UTC_OFFSET = -8 * 3600
 _SCATTER = 7919  # a prime: i * 7919 mod N visits every name combination once
 
 
@@ -221,6 +221,22 @@ def _documents(
     )
 
 
+def _document_table(cls: type[BillTable | InvoiceTable], ctx: CompanyContext, docs: _Documents) -> BaseTable:
+    return cls(
+        ctx,
+        docs.lut,
+        docs.created,
+        docs.sync,
+        docs.parties,
+        docs.terms,
+        docs.txn_days,
+        docs.due_days,
+        docs.totals,
+        docs.balances,
+        docs.pays,
+    )
+
+
 def build_company(seed: int, scale: str, realm_index: int = 0, anchor: float = 0.0) -> SeededCompany:
     """The base company of realm ``realm_index``; ``anchor`` is the sandbox start time (floored to
     the hour, so two sandboxes started within the same hour with the same seed are identical)."""
@@ -395,19 +411,7 @@ def build_company(seed: int, scale: str, realm_index: int = 0, anchor: float = 0
             item_active,
         ),
         "Term": TermTable(ctx, term_lut, term_created, term_sync),
-        "Bill": BillTable(
-            ctx,
-            bills.lut,
-            bills.created,
-            bills.sync,
-            bills.parties,
-            bills.terms,
-            bills.txn_days,
-            bills.due_days,
-            bills.totals,
-            bills.balances,
-            bills.pays,
-        ),
+        "Bill": _document_table(BillTable, ctx, bills),
         "BillPayment": BillPaymentTable(
             ctx,
             bills.pay_times,
@@ -420,19 +424,7 @@ def build_company(seed: int, scale: str, realm_index: int = 0, anchor: float = 0
             bp_accounts,
             _days(bills.pay_times),
         ),
-        "Invoice": InvoiceTable(
-            ctx,
-            invoices.lut,
-            invoices.created,
-            invoices.sync,
-            invoices.parties,
-            invoices.terms,
-            invoices.txn_days,
-            invoices.due_days,
-            invoices.totals,
-            invoices.balances,
-            invoices.pays,
-        ),
+        "Invoice": _document_table(InvoiceTable, ctx, invoices),
         "Payment": PaymentTable(
             ctx,
             invoices.pay_times,

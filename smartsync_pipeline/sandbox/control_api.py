@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
 from smartsync_pipeline.entities.registry import UnknownEntityError, entity
-from smartsync_pipeline.sandbox.faults import FaultSettingsError
-from smartsync_pipeline.sandbox.qbo_time import TimeFormatError, iso, parse_time
+from smartsync_pipeline.sandbox.qbo_time import iso, parse_time
 from smartsync_pipeline.sandbox.runtime import SandboxRuntime
 from smartsync_pipeline.sandbox.simulator import simulate
-from smartsync_pipeline.sandbox.webhook_delivery import WebhookSettingsError
 
 STREAM_CHUNK_OBJECTS = 500
 MAX_SIMULATED_OPERATIONS = 100_000
@@ -27,6 +26,16 @@ class ControlError(Exception):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+@contextmanager
+def _payload_errors() -> Iterator[None]:
+    """A bad value in a payload answers 400. Every settings error (fault knobs, webhook settings, time
+    formats) is a ValueError."""
+    try:
+        yield
+    except (TypeError, ValueError) as exc:
+        raise ControlError(str(exc)) from None
 
 
 class ControlApi:
@@ -61,25 +70,21 @@ class ControlApi:
     def clock(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
         clock = self.runtime.clock
         if method == "POST":
-            try:
+            with _payload_errors():
                 if "freeze" in payload:
                     clock.freeze(bool(payload["freeze"]))
                 if "set" in payload:
                     clock.set(parse_time(str(payload["set"])))
                 if "advance_seconds" in payload:
                     clock.advance(float(payload["advance_seconds"]))
-            except (TimeFormatError, TypeError, ValueError) as exc:
-                raise ControlError(str(exc)) from None
             self.runtime.journal_clock()
         now = clock.now()
         return {"now": iso(now), "epoch": now, "frozen": clock.frozen}
 
     def faults(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
         if method == "POST":
-            try:
+            with _payload_errors():
                 return self.runtime.faults.update(payload)
-            except (FaultSettingsError, TypeError, ValueError) as exc:
-                raise ControlError(str(exc)) from None
         return self.runtime.faults.current()
 
     def revoke(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -89,12 +94,10 @@ class ControlApi:
     def limits(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
         limits = self.runtime.limits
         if method == "POST":
-            try:
+            with _payload_errors():
                 per_window = int(payload.get("per_window", limits.per_window))
                 window = float(payload.get("window_seconds", limits.window_seconds))
                 concurrent = int(payload.get("max_concurrent", limits.max_concurrent))
-            except (TypeError, ValueError) as exc:
-                raise ControlError(str(exc)) from None
             if per_window < 1 or window <= 0 or concurrent < 1:
                 raise ControlError("limits must be positive")
             limits.per_window, limits.window_seconds, limits.max_concurrent = per_window, window, concurrent
@@ -107,11 +110,9 @@ class ControlApi:
         if method != "POST":
             raise ControlError("use POST", 405)
         realm = self._realm(payload)
-        try:
+        with _payload_errors():
             operations = int(payload.get("operations", 10))
             seed = int(payload.get("seed", 0))
-        except (TypeError, ValueError) as exc:
-            raise ControlError(str(exc)) from None
         if not 0 <= operations <= MAX_SIMULATED_OPERATIONS:
             raise ControlError(f"operations must be between 0 and {MAX_SIMULATED_OPERATIONS}")
         changes = simulate(self.runtime.companies[realm], operations, seed)
@@ -130,10 +131,8 @@ class ControlApi:
 
     def webhooks(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
         if method == "POST":
-            try:
+            with _payload_errors():
                 self.runtime.webhooks.configure(payload)
-            except (WebhookSettingsError, TypeError, ValueError) as exc:
-                raise ControlError(str(exc)) from None
         return self.runtime.webhooks.report()
 
     def auth_code(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ class UnknownFieldError(ValueError):
     """The query names a field this entity does not have (or that cannot be queried)."""
 
 
-def _kind_of_column(path: str, column_type: str) -> str:
+def _kind_of_column(column_type: str) -> str:
     if column_type in (MONEY, INT):
         return "num"
     if column_type == DATE:
@@ -54,7 +54,7 @@ def queryable_fields(spec: EntitySpec) -> dict[str, FieldRef]:
     if spec.name_list:
         add("Active", "Active", "bool")
     for column in spec.columns:
-        kind = _kind_of_column(column.path, column.type)
+        kind = _kind_of_column(column.type)
         top = column.path.split(".")[0]
         add(column.path, column.path, kind)
         add(top, column.path, kind)  # "VendorRef" compares VendorRef.value

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
 
-COMPANY_TZ = timezone(timedelta(hours=-8))
+COMPANY_UTC_OFFSET = -8 * 3600
+COMPANY_TZ = timezone(timedelta(seconds=COMPANY_UTC_OFFSET))
 _EPOCH_DAY = date(1970, 1, 1)
 
 
@@ -17,13 +18,10 @@ class TimeFormatError(ValueError):
     """A date or date-time literal that cannot be read."""
 
 
-_OFFSET_SECONDS = -8 * 3600
-
-
 def iso(epoch: float) -> str:
     """``2026-11-26T10:00:00-08:00`` (whole seconds, like QBO's MetaData). Hot when pages are
     rendered, hence plain arithmetic on a cached date instead of a datetime per call."""
-    local = int(epoch) + _OFFSET_SECONDS
+    local = int(epoch) + COMPANY_UTC_OFFSET
     day, seconds = divmod(local, 86_400)
     hours, rest = divmod(seconds, 3600)
     return f"{day_text(day)}T{hours:02d}:{rest // 60:02d}:{rest % 60:02d}-08:00"

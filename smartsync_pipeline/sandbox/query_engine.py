@@ -8,6 +8,7 @@ The hot path — no filter, Id order — never looks at more than the page (``li
 from __future__ import annotations
 
 import math
+import operator
 import re
 from typing import Any
 
@@ -27,6 +28,9 @@ from smartsync_pipeline.sandbox.field_values import (
 )
 from smartsync_pipeline.sandbox.query_language import Condition, Query, QuerySyntaxError, parse_query
 from smartsync_pipeline.sandbox.store import Company, EntityTable
+
+# The comparison operators of the query language; each works on a scalar and on a numpy column alike.
+_COMPARE = {"=": operator.eq, "<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge}
 
 
 class _Filter:
@@ -51,7 +55,8 @@ class _Filter:
         if self.field.kind in NUMERIC_KINDS:
             if op == "IN":
                 return np.isin(column, np.asarray(self.values, dtype=np.float64))
-            return _compare(column, op, self.value)
+            with np.errstate(invalid="ignore"):
+                return _COMPARE[op](column, self.value)
         n = len(column)
         if op == "LIKE":
             regex = self.regex
@@ -61,8 +66,8 @@ class _Filter:
             return np.fromiter((v in wanted for v in column), bool, n)
         if op == "=":
             return np.asarray(column == self.value, dtype=bool)
-        value = self.value
-        return np.fromiter((v is not None and _compare_scalar(v, op, value) for v in column), bool, n)
+        compare, value = _COMPARE[op], self.value
+        return np.fromiter((v is not None and compare(v, value) for v in column), bool, n)
 
     def matches(self, obj: dict[str, Any]) -> bool:
         raw = comparable(self.field.kind, read_path(obj, self.field.path))
@@ -72,32 +77,7 @@ class _Filter:
             return self.regex.fullmatch(str(raw)) is not None
         if self.op == "IN":
             return raw in self.values
-        return _compare_scalar(raw, self.op, self.value)
-
-
-def _compare(column: np.ndarray, op: str, value: Any) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        if op == "=":
-            return column == value
-        if op == "<":
-            return column < value
-        if op == ">":
-            return column > value
-        if op == "<=":
-            return column <= value
-        return column >= value
-
-
-def _compare_scalar(left: Any, op: str, right: Any) -> bool:
-    if op == "=":
-        return left == right
-    if op == "<":
-        return left < right
-    if op == ">":
-        return left > right
-    if op == "<=":
-        return left <= right
-    return left >= right
+        return _COMPARE[self.op](raw, self.value)
 
 
 def _fault(message: str, detail: str) -> errors.ApiFault:
@@ -119,9 +99,7 @@ def plan(text: str) -> tuple[Query, EntitySpec, list[_Filter], FieldRef | None]:
     try:
         filters = [_Filter(spec, c) for c in query.where]
         order = resolve_field(spec, query.order_by) if query.order_by else None
-    except UnknownFieldError as exc:
-        raise _fault("Invalid query", f"QueryValidationError: {exc}") from None
-    except LiteralError as exc:
+    except (UnknownFieldError, LiteralError) as exc:
         raise _fault("Invalid query", f"QueryValidationError: {exc}") from None
     if spec.name_list and not any(f.field.path == "Active" for f in filters):
         filters.append(_Filter(spec, Condition("Active", "=", True)))

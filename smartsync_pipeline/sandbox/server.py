@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from smartsync_pipeline.entities.registry import UnknownEntityError, entity
+from smartsync_pipeline.entities.registry import find_entity
 from smartsync_pipeline.sandbox import api_errors as errors
 from smartsync_pipeline.sandbox.cdc import parse_cdc_request, run_cdc
 from smartsync_pipeline.sandbox.config import SandboxConfig
@@ -242,10 +242,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if len(rest) == 2 and rest[0].lower() == "companyinfo" and method == "GET":
             return 200, {"CompanyInfo": self._company_info(company), "time": iso_millis(self._now())}
         if rest and rest[0].lower() not in ("query", "cdc"):
-            try:
-                spec = entity(rest[0])
-            except UnknownEntityError:
-                spec = None
+            spec = find_entity(rest[0])
             if spec is None or rest[0].lower() != spec.endpoint:
                 raise errors.ApiFault(
                     400, errors.UNSUPPORTED_OPERATION, "Unsupported Operation", f"unsupported entity {rest[0]!r}"

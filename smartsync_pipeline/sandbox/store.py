@@ -133,11 +133,6 @@ class EntityTable:
         self.tombstone_lut[object_id] = lut
         self.next_id = max(self.next_id, object_id + 1)
 
-    def allocate_id(self) -> int:
-        object_id = self.next_id
-        self.next_id += 1
-        return object_id
-
 
 ChangeListener = Callable[["Company", list[Change], list[dict[str, Any]]], None]
 

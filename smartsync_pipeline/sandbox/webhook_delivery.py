@@ -173,7 +173,7 @@ class WebhookDelivery:
 
     def _deliver(self, batch: list[Change]) -> None:
         with self._lock:
-            settings = WebhookSettings(**asdict(self.settings))
+            settings = self.settings  # configure() replaces it whole, never edits it
         if not settings.enabled:
             return
         payload: Any = classic_payload(batch) if settings.format == "classic" else cloudevents_payload(batch)

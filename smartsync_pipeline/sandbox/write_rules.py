@@ -96,12 +96,7 @@ class WritePlanner:
                 element,
             )
         if account_types and found.get("AccountType") not in account_types:
-            raise errors.validation(
-                errors.BUSINESS_VALIDATION,
-                "A business validation error has occurred while processing your request",
-                f"{element} must be an account of type {' or '.join(account_types)}",
-                element,
-            )
+            raise errors.business(f"{element} must be an account of type {' or '.join(account_types)}", element)
         out = {**value, "value": str(found["Id"]), "name": _display_name(found)}
         obj[field] = out
         return found
@@ -244,12 +239,7 @@ class WritePlanner:
                     "Line.LinkedTxn.TxnId",
                 )
             if paid[party_field]["value"] != party_id:
-                raise errors.validation(
-                    errors.BUSINESS_VALIDATION,
-                    "A business validation error has occurred while processing your request",
-                    f"{target} {paid['Id']} belongs to another {party_field[:-3]}",
-                    "Line.LinkedTxn",
-                )
+                raise errors.business(f"{target} {paid['Id']} belongs to another {party_field[:-3]}", "Line.LinkedTxn")
             total += amount
             out.append({**line, "Amount": money(amount), "LinkedTxn": [{"TxnId": str(paid["Id"]), "TxnType": target}]})
         obj["Line"] = out
@@ -316,46 +306,20 @@ class WritePlanner:
                     raise errors.validation(errors.INVALID_VALUE, "Invalid DueDays", "DueDays must be >= 0", "DueDays")
                 obj.setdefault("Type", "STANDARD")
         elif name == "Bill":
-            vendor = self.ref(obj, "VendorRef", "Vendor", "VendorRef", required=True)
-            assert vendor is not None
-            if current and current["VendorRef"]["value"] != obj["VendorRef"]["value"] and current.get("LinkedTxn"):
-                raise errors.validation(
-                    errors.BUSINESS_VALIDATION,
-                    "A business validation error has occurred while processing your request",
-                    "the vendor of a bill with payments cannot change",
-                    "VendorRef",
-                )
+            vendor = self._document_party(obj, current, "VendorRef", "Vendor", "vendor of a bill")
             obj.setdefault("APAccountRef", {"value": str(self.company.seeded.ctx.ap_id)})
             self.ref(obj, "APAccountRef", "Account", "APAccountRef", account_types=("Accounts Payable",))
-            if obj.get("SalesTermRef") is None and vendor.get("TermRef"):
-                obj["SalesTermRef"] = {"value": vendor["TermRef"]["value"]}
-            term = self.ref(obj, "SalesTermRef", "Term", "SalesTermRef")
+            term = self._document_term(obj, vendor.get("TermRef"))
             obj.setdefault("CurrencyRef", dict(USD))
-            total = self.expense_lines(obj)
-            txn_day = self.date_field(obj, "TxnDate", today)
-            self.date_field(obj, "DueDate", (txn_day or today) + int((term or {}).get("DueDays", 0)))
-            self._document_totals(obj, current, total)
+            self._document_totals(obj, current, self.expense_lines(obj), term, today)
         elif name == "Invoice":
-            customer = self.ref(obj, "CustomerRef", "Customer", "CustomerRef", required=True)
-            assert customer is not None
-            if current and current["CustomerRef"]["value"] != obj["CustomerRef"]["value"] and current.get("LinkedTxn"):
-                raise errors.validation(
-                    errors.BUSINESS_VALIDATION,
-                    "A business validation error has occurred while processing your request",
-                    "the customer of an invoice with payments cannot change",
-                    "CustomerRef",
-                )
-            if obj.get("SalesTermRef") is None and customer.get("SalesTermRef"):
-                obj["SalesTermRef"] = {"value": customer["SalesTermRef"]["value"]}
-            term = self.ref(obj, "SalesTermRef", "Term", "SalesTermRef")
+            customer = self._document_party(obj, current, "CustomerRef", "Customer", "customer of an invoice")
+            term = self._document_term(obj, customer.get("SalesTermRef"))
             obj.setdefault("CurrencyRef", dict(USD))
             obj.setdefault("DocNumber", str(1000 + new_id - 1))
             obj.setdefault("EmailStatus", "NotSet")
             obj.setdefault("PrintStatus", "NotSet")
-            total = self.sales_lines(obj)
-            txn_day = self.date_field(obj, "TxnDate", today)
-            self.date_field(obj, "DueDate", (txn_day or today) + int((term or {}).get("DueDays", 0)))
-            self._document_totals(obj, current, total)
+            self._document_totals(obj, current, self.sales_lines(obj), term, today)
         elif name == "BillPayment":
             vendor = self.ref(obj, "VendorRef", "Vendor", "VendorRef", required=True)
             assert vendor is not None
@@ -375,10 +339,7 @@ class WritePlanner:
                 raise errors.validation(
                     errors.REQUIRED_MISSING, "Required param missing", "PayType must be Check or CreditCard", "PayType"
                 )
-            total = cents_of(obj.get("TotalAmt"), "TotalAmt")
-            applied = self.payment_lines(obj, "Bill", "VendorRef", str(vendor["Id"]))
-            self._check_applied(applied, total)
-            obj["TotalAmt"] = money(total)
+            self._payment_amounts(obj, "Bill", "VendorRef", vendor)
             obj.setdefault("CurrencyRef", dict(USD))
             self.date_field(obj, "TxnDate", today)
         elif name == "Payment":
@@ -392,10 +353,7 @@ class WritePlanner:
                 "DepositToAccountRef",
                 account_types=("Bank", "Other Current Asset"),
             )
-            total = cents_of(obj.get("TotalAmt"), "TotalAmt")
-            applied = self.payment_lines(obj, "Invoice", "CustomerRef", str(customer["Id"]))
-            self._check_applied(applied, total)
-            obj["TotalAmt"] = money(total)
+            total, applied = self._payment_amounts(obj, "Invoice", "CustomerRef", customer)
             obj["UnappliedAmt"] = money(total - applied)
             obj.setdefault("ProcessPayment", False)
             obj.setdefault("CurrencyRef", dict(USD))
@@ -424,26 +382,42 @@ class WritePlanner:
             self.date_field(obj, "TxnDate", today)
         return obj
 
-    @staticmethod
-    def _check_applied(applied: int, total: int | None) -> None:
+    def _payment_amounts(
+        self, obj: dict[str, Any], target: str, party_field: str, party: dict[str, Any]
+    ) -> tuple[int, int]:
+        """(TotalAmt, amount applied to lines) in cents: the lines may not apply more than TotalAmt."""
+        total = cents_of(obj.get("TotalAmt"), "TotalAmt")
+        applied = self.payment_lines(obj, target, party_field, str(party["Id"]))
         if total is None or total < 0 or applied > total:
-            raise errors.validation(
-                errors.BUSINESS_VALIDATION,
-                "A business validation error has occurred while processing your request",
-                "the amounts applied to lines exceed TotalAmt",
-                "TotalAmt",
-            )
+            raise errors.business("the amounts applied to lines exceed TotalAmt", "TotalAmt")
+        obj["TotalAmt"] = money(total)
+        return total, applied
 
-    def _document_totals(self, obj: dict[str, Any], current: dict[str, Any] | None, total: int) -> None:
-        """TotalAmt from the lines; Balance = TotalAmt - what is already paid."""
+    def _document_party(
+        self, obj: dict[str, Any], current: dict[str, Any] | None, field: str, target: str, noun: str
+    ) -> dict[str, Any]:
+        """The vendor of a bill / customer of an invoice: it cannot change once payments are linked."""
+        party = self.ref(obj, field, target, field, required=True)
+        assert party is not None
+        if current and current[field]["value"] != obj[field]["value"] and current.get("LinkedTxn"):
+            raise errors.business(f"the {noun} with payments cannot change", field)
+        return party
+
+    def _document_term(self, obj: dict[str, Any], party_term: dict[str, Any] | None) -> dict[str, Any] | None:
+        """SalesTermRef, defaulting to the party's own terms."""
+        if obj.get("SalesTermRef") is None and party_term:
+            obj["SalesTermRef"] = {"value": party_term["value"]}
+        return self.ref(obj, "SalesTermRef", "Term", "SalesTermRef")
+
+    def _document_totals(
+        self, obj: dict[str, Any], current: dict[str, Any] | None, total: int, term: dict[str, Any] | None, today: int
+    ) -> None:
+        """TxnDate, DueDate = TxnDate + the term's days, TotalAmt from the lines, Balance = TotalAmt - paid."""
+        txn_day = self.date_field(obj, "TxnDate", today)
+        self.date_field(obj, "DueDate", (txn_day or today) + int((term or {}).get("DueDays", 0)))
         paid = _cents(current["TotalAmt"]) - _cents(current["Balance"]) if current else 0
         if total < paid:
-            raise errors.validation(
-                errors.BUSINESS_VALIDATION,
-                "A business validation error has occurred while processing your request",
-                "the new total is less than the amount already paid",
-                "Line.Amount",
-            )
+            raise errors.business("the new total is less than the amount already paid", "Line.Amount")
         obj["TotalAmt"] = money(total)
         obj["Balance"] = money(total - paid)
         if current and current.get("LinkedTxn"):
@@ -582,11 +556,8 @@ class WritePlanner:
             obj = touch(target, target_id)
             value = _cents(obj.get(field)) + delta
             if field == "Balance" and target in ("Bill", "Invoice") and value < 0:
-                raise errors.validation(
-                    errors.BUSINESS_VALIDATION,
-                    "A business validation error has occurred while processing your request",
-                    f"the amount paid exceeds the open balance of {target} {target_id}",
-                    "Line.Amount",
+                raise errors.business(
+                    f"the amount paid exceeds the open balance of {target} {target_id}", "Line.Amount"
                 )
             obj[field] = money(value)
             if field == "Balance" and target == "Customer":
@@ -637,10 +608,8 @@ class WritePlanner:
         if self.spec.name in ("Bill", "Invoice") and (
             current.get("LinkedTxn") or _cents(current.get("Balance")) != _cents(current.get("TotalAmt"))
         ):
-            raise errors.validation(
-                errors.BUSINESS_VALIDATION,
-                "A business validation error has occurred while processing your request",
-                f"{self.spec.name} {current['Id']} has payments applied; remove them before it can be {verb}",
+            raise errors.business(
+                f"{self.spec.name} {current['Id']} has payments applied; remove them before it can be {verb}"
             )
 
     def _voided(self, current: dict[str, Any]) -> dict[str, Any]:
