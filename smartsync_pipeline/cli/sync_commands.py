@@ -22,6 +22,20 @@ from smartsync_pipeline.sync.reconcile import reconcile as run_reconcile
 from smartsync_pipeline.sync.report import SyncReport
 
 ENTITY_HELP = "entity to sync (repeatable); default: all of " + ", ".join(entity_names())
+# The change-log columns `smartsync log` shows (the JSON documents stay out), in --json key order.
+LOG_FIELDS = (
+    "change_id",
+    "recorded_at",
+    "entity",
+    "entity_id",
+    "op",
+    "sync_token_before",
+    "sync_token_after",
+    "changed_fields",
+    "trigger",
+    "run_id",
+    "row_hash",
+)
 
 
 def _entities(values: tuple[str, ...]) -> list[str]:
@@ -125,26 +139,12 @@ def log_command(
     reader = SnapshotReader(home)
     with reader.cursor() as (cur, _):
         rows = cur.execute(
-            "SELECT * FROM (SELECT change_id, recorded_at, entity, entity_id, op, sync_token_before, "
-            "sync_token_after, changed_fields, trigger, run_id, row_hash FROM change_log "
+            f"SELECT * FROM (SELECT {', '.join(LOG_FIELDS)} FROM change_log "
             f"WHERE {' AND '.join(where)} ORDER BY change_id DESC LIMIT ?) ORDER BY change_id",
             [*params, limit],
         ).fetchall()
-    names = [
-        "change_id",
-        "recorded_at",
-        "entity",
-        "entity_id",
-        "op",
-        "sync_token_before",
-        "sync_token_after",
-        "changed_fields",
-        "trigger",
-        "run_id",
-        "row_hash",
-    ]
     if as_json:
-        click.echo(json.dumps([dict(zip(names, r, strict=True)) for r in rows], default=_json_default, indent=1))
+        click.echo(json.dumps([dict(zip(LOG_FIELDS, r, strict=True)) for r in rows], default=_json_default, indent=1))
         return
     if not rows:
         click.echo("no changes recorded for that selection")

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import duckdb
 
+from smartsync_pipeline.mirror.files import fsync_file
+from smartsync_pipeline.mirror.sql import sql_literal
+
 _DAY = "CAST(timezone('UTC', recorded_at) AS DATE)"
 
 
@@ -73,23 +76,11 @@ def export_changes(
             con.execute(
                 f"COPY (SELECT * FROM change_log WHERE change_id BETWEEN {int(first)} AND {int(last)} "
                 f"AND {_DAY} = DATE '{day.isoformat()}' ORDER BY change_id) "
-                f"TO '{_sql_path(tmp)}' (FORMAT parquet, COMPRESSION zstd)"
+                f"TO {sql_literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)"
             )
-            _fsync(tmp)
+            fsync_file(tmp)
             os.link(tmp, target)  # FileExistsError rather than overwrite
         finally:
             tmp.unlink(missing_ok=True)
         export.files.append(ArchiveFile(target, day, int(first), int(last), int(rows)))
     return export
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -24,6 +24,7 @@ import pyarrow as pa
 from smartsync_pipeline.entities import EntitySpec
 from smartsync_pipeline.mirror.change_log import ChangeLogAppender
 from smartsync_pipeline.mirror.schema import extract_all_sql
+from smartsync_pipeline.mirror.sql import sql_literal
 
 STAGING_SCHEMA = pa.schema(
     [
@@ -212,7 +213,7 @@ def apply_staged(
     else:
         if not staged:
             return result
-        source = "read_parquet([" + ", ".join("'" + f.replace("'", "''") + "'" for f in staged) + "])"
+        source = "read_parquet([" + ", ".join(sql_literal(f) for f in staged) + "])"
     try:
         _apply(con, spec, source, ctx, log, result)
     finally:

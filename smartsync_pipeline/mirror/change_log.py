@@ -10,7 +10,7 @@ the sync's transaction); nothing updates or deletes rows.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,6 @@ CONTENT_FIELDS = (
 )
 COLUMNS = (*CONTENT_FIELDS, "prev_hash", "row_hash")
 TRIGGERS = frozenset({"schedule", "sensor", "on_demand", "backfill", "webhook", "manual"})
-OPS = frozenset({"create", "update", "delete"})
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,6 @@ class ChangeLogAppender:
         self.next_id = h.change_id + 1
         self.prev_hash = h.row_hash
         self.first_id: int | None = None
-        self.count = 0
 
     def append(self, changes_sql: str, params: Sequence[Any]) -> int:
         """Append the rows of ``changes_sql``: a SELECT yielding every content field except
@@ -155,22 +153,11 @@ class ChangeLogAppender:
             self.first_id = self.next_id
         self.next_id += n
         self.prev_hash = prev
-        self.count += n
         return n
 
     @property
     def head(self) -> ChainHead:
         return ChainHead(self.next_id - 1, self.prev_hash)
-
-
-def iter_rows(
-    con: duckdb.DuckDBPyConnection, where: str = "", params: Iterable[Any] = (), batch: int = 10_000
-) -> Iterator[dict[str, Any]]:
-    """Change rows in change_id order as dicts (timestamps as aware datetimes)."""
-    rel = con.sql(f"SELECT {', '.join(COLUMNS)} FROM change_log {where} ORDER BY change_id", params=list(params))
-    with rel.to_arrow_reader(batch_size=batch) as reader:
-        for rb in reader:
-            yield from rb.to_pylist()
 
 
 def verify(con: duckdb.DuckDBPyConnection, *, after: ChainHead | None = None) -> ChainVerification:

@@ -19,6 +19,7 @@ import duckdb
 
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.locking import FileLock
+from smartsync_pipeline.mirror.files import fsync_file
 from smartsync_pipeline.mirror.schema import migrate
 
 
@@ -67,11 +68,7 @@ class MirrorDatabase:
             shutil.copyfile(self.path, shadow)
         try:
             yield shadow
-            fd = os.open(shadow, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_file(shadow)
             os.replace(shadow, self.path)
             self._wal(self.path).unlink(missing_ok=True)
         except BaseException:

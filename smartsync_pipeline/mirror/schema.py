@@ -117,10 +117,6 @@ def entity_table_ddl(spec: EntitySpec) -> str:
     return f"CREATE TABLE IF NOT EXISTS {spec.table} (\n    {body}\n)"
 
 
-def entity_columns(spec: EntitySpec) -> list[str]:
-    return [n for n, _ in KEY_COLUMNS] + [c.name for c in spec.columns] + [n for n, _ in TRAILING_COLUMNS]
-
-
 def _v1_initial(con: duckdb.DuckDBPyConnection) -> None:
     for spec in ENTITIES:
         con.execute(entity_table_ddl(spec))

@@ -31,7 +31,8 @@ import duckdb
 from smartsync_pipeline.entities import entity
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.mirror.apply import id_key
-from smartsync_pipeline.mirror.sql import fetch_one
+from smartsync_pipeline.mirror.files import fsync_file
+from smartsync_pipeline.mirror.sql import fetch_one, sql_literal
 
 CURRENT = "CURRENT"
 
@@ -101,6 +102,9 @@ class SnapshotStore:
             doc = json.loads((self.dir / CURRENT).read_text())
         except FileNotFoundError:
             return None
+        return self._info(doc)
+
+    def _info(self, doc: dict[str, Any]) -> SnapshotInfo:
         return SnapshotInfo(
             generation=doc["generation"],
             file=doc["file"],
@@ -131,7 +135,7 @@ class SnapshotStore:
             if self.last_method is None:
                 tmp = self.dir / (name + ".tmp")
                 shutil.copyfile(mirror_path, tmp)
-                _fsync(tmp)
+                fsync_file(tmp)
                 os.replace(tmp, self.dir / name)
                 self.last_method = "copy"
             data_published_at = now
@@ -147,9 +151,10 @@ class SnapshotStore:
             "content_key": content_key,
             "state": state,
         }
-        _atomic_write(self.dir / CURRENT, json.dumps(doc, indent=1, sort_keys=True))
+        text = json.dumps(doc, indent=1, sort_keys=True)
+        _atomic_write(self.dir / CURRENT, text)
         self._collect_garbage(keep_file=name)
-        return self.current()  # type: ignore[return-value]
+        return self._info(json.loads(text))  # what readers of CURRENT see, without reading it back
 
     def _catch_up_standby(
         self, mirror_path: Path, previous: SnapshotInfo | None, name: str, content_key: str
@@ -173,7 +178,7 @@ class SnapshotStore:
                 continue
             finally:
                 con.close()
-            _fsync(standby)
+            fsync_file(standby)
             os.replace(standby, self.dir / name)
             return "catch-up"
         return None
@@ -201,10 +206,11 @@ MAX_CATCH_UP_CHANGES = 200_000  # beyond this a full copy is cheaper than replay
 def _catch_up(con: duckdb.DuckDBPyConnection, mirror_path: Path) -> str:
     """Bring the snapshot open on ``con`` level with the mirror, in one transaction. Returns the
     snapshot's content key afterwards (the caller checks it equals the mirror's)."""
-    con.execute(f"ATTACH '{_sql_path(mirror_path)}' AS m (READ_ONLY)")
+    con.execute(f"ATTACH {sql_literal(str(mirror_path))} AS m (READ_ONLY)")
     try:
-        if content_key(con) == content_key_of(con, "m"):
-            return content_key(con)
+        key = content_key(con)
+        if key == content_key_of(con, "m"):
+            return key
         if fetch_one(con, "SELECT max(version) FROM schema_version") != fetch_one(
             con, "SELECT max(version) FROM m.schema_version"
         ):
@@ -244,18 +250,6 @@ def content_key_of(con: duckdb.DuckDBPyConnection, catalog: str) -> str:
     version = fetch_one(con, f"SELECT max(version) FROM {catalog}.schema_version")
     head = fetch_one(con, f"SELECT max(change_id) FROM {catalog}.change_log")
     return f"v{version[0] if version else 0}:c{head[0] if head and head[0] is not None else 0}"
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _atomic_write(path: Path, text: str) -> None:

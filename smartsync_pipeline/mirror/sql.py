@@ -13,3 +13,8 @@ def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = 
     whose previous result was left half-read)."""
     rows = con.execute(sql, list(params)).fetchall()
     return rows[0] if rows else None
+
+
+def sql_literal(text: str) -> str:
+    """``text`` as a quoted SQL string literal (for paths in statements that take no parameters)."""
+    return "'" + text.replace("'", "''") + "'"

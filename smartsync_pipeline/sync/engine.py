@@ -277,13 +277,13 @@ class SyncEngine:
                 if not transaction_per_unit:
                     con.execute("BEGIN TRANSACTION")
                 try:
+                    # One appender for all units: it carries the chain head from one unit to the next.
+                    writer = change_log.ChangeLogAppender(con)
                     for spec, source, last in units:
                         if transaction_per_unit:
                             con.execute("BEGIN TRANSACTION")
-                        writer = change_log.ChangeLogAppender(con)
                         result = results.setdefault(spec.name, EntityApplyResult(spec.name))
                         result.add(apply_staged(con, spec, source, ctx, writer))
-                        report.change_id_first = report.change_id_first or writer.first_id
                         if last:
                             self._record(con, spec, states[spec.name], result, cdc, fulls, full_reasons, now, report)
                         if transaction_per_unit:
@@ -296,11 +296,11 @@ class SyncEngine:
                     with suppress(duckdb.Error):  # nothing open between units; never mask the cause
                         con.execute("ROLLBACK")
                     raise
-                head = change_log.head(con)
                 state = read_state_rows(con)
                 key = content_key(con)
-            report.change_id_last = head.change_id if report.change_id_first else None
-            report.chain_head_hash = head.row_hash
+            report.change_id_first = writer.first_id
+            report.change_id_last = writer.head.change_id if writer.first_id else None
+            report.chain_head_hash = writer.head.row_hash
             with report.timed("publish"):
                 info = self.snapshots.publish(self.db.path, state, content_key=key)
             report.snapshot_generation = info.generation

@@ -18,8 +18,6 @@ from smartsync_pipeline.entities import EntitySpec
 from smartsync_pipeline.mirror.apply import stage
 from smartsync_pipeline.qbo.query import Query
 
-CDC_LIMIT = 1000  # objects per CDC response (QBO has no paging: a full response must be narrowed)
-
 Progress = Callable[[str, int, int | None], None]  # (entity, fetched so far, total or None)
 
 
@@ -35,7 +33,6 @@ class CDCFetch:
     counts: dict[str, int] = field(default_factory=dict)
     overflowed: list[str] = field(default_factory=list)
     server_time: datetime | None = None
-    calls: int = 0
 
 
 def fetch_cdc(client: CDCSource, entities: Sequence[str], since: datetime) -> CDCFetch:
@@ -49,7 +46,6 @@ def fetch_cdc(client: CDCSource, entities: Sequence[str], since: datetime) -> CD
 
 def _fetch_cdc_into(client: CDCSource, entities: list[str], since: datetime, out: CDCFetch) -> None:
     result = client.cdc(entities, since)
-    out.calls += 1
     if out.server_time is None or (result.server_time and result.server_time < out.server_time):
         # The earliest response time is the safe watermark for everything fetched in this sync.
         out.server_time = result.server_time

@@ -22,7 +22,6 @@ class EntityReconciliation:
     missing_in_mirror: list[str] = field(default_factory=list)
     extra_in_mirror: list[str] = field(default_factory=list)
     version_mismatch: list[str] = field(default_factory=list)  # same id, different SyncToken
-    ids_compared: bool = False
 
     @property
     def equal(self) -> bool:
@@ -96,7 +95,6 @@ def reconcile(
             missing_in_mirror=sorted(set(qbo) - set(mirror), key=_num),
             extra_in_mirror=sorted(set(mirror) - set(qbo), key=_num),
             version_mismatch=sorted((i for i in set(qbo) & set(mirror) if qbo[i] != mirror[i]), key=_num),
-            ids_compared=True,
         )
     return ReconcileReport(realm_id, info.generation, out)
 
