@@ -44,9 +44,9 @@ class EntityAge:
     def describe(self) -> str:
         if self.age is None:
             return f"realm {self.realm_id}: {self.entity} never synced"
-        window = self.fail_window if self.status is Staleness.FAIL else self.warn_window
+        failed = self.status is Staleness.FAIL
+        window, label = (self.fail_window, "fail window") if failed else (self.warn_window, "warn window")
         relation = ">" if self.is_stale else "<"
-        label = {Staleness.FAIL: "fail window", Staleness.WARN: "warn window"}.get(self.status, "warn window")
         age, limit = format_age(self.age), format_age(window)
         return f"realm {self.realm_id}: {self.entity} is {age} old ({relation} {label} {limit})"
 

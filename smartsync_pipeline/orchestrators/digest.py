@@ -8,8 +8,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from smartsync_pipeline.services import DomainServices, for_business
-from smartsync_pipeline.services.answers import money
+from smartsync_pipeline.services import CashFlowHistory, CashPosition, Documents, DomainServices, for_business
 
 HORIZONS = (7, 30, 60)
 BURN_WINDOW_DAYS = 91  # 13 weeks of history for the average weekly burn
@@ -34,19 +33,10 @@ class DigestDataOrchestrator:
     def get_digest_data(self, business_id: str, *, max_age: float | None = None) -> dict[str, Any]:
         s = self.services(business_id)
         cash = s.accounts.get_cash_position(max_age=max_age)
-        ap, _ = s.bills.due_totals(HORIZONS, max_age=max_age)
-        overdue_ap = s.bills.get_overdue_bills(max_age=max_age)
-        ar, _ = s.invoices.due_totals(HORIZONS, max_age=max_age)
-        overdue_ar = s.invoices.get_overdue_invoices(max_age=max_age)
+        ap = s.bills.open_documents(max_age=max_age)
+        ar = s.invoices.open_documents(max_age=max_age)
         history = s.payments.cash_flow_history(BURN_WINDOW_DAYS, max_age=max_age)
-        vendors = s.vendors.top_vendors_owed(5, max_age=max_age)
-        customers = s.customers.most_overdue_customers(5, max_age=max_age)
-        ap_docs = s.bills.open_documents(max_age=max_age)
-        ar_docs = s.invoices.open_documents(max_age=max_age)
-        return assemble(
-            business_id, s.bills.qbo_sync.today(), cash, ap, overdue_ap, ar, overdue_ar, history, vendors, customers,
-            ap_docs, ar_docs,
-        )  # fmt: skip
+        return assemble(s, cash, ap, ar, history)
 
     async def get_digest_data_async(self, business_id: str, *, max_age: float | None = None) -> dict[str, Any]:
         """The same digest with its reads running concurrently (the pattern's ``await`` form)."""
@@ -55,40 +45,33 @@ class DigestDataOrchestrator:
         def run(fn: Any, *args: Any) -> Any:
             return asyncio.to_thread(fn, *args, max_age=max_age)
 
-        parts = await asyncio.gather(
+        cash, ap, ar, history = await asyncio.gather(
             run(s.accounts.get_cash_position),
-            run(s.bills.due_totals, HORIZONS),
-            run(s.bills.get_overdue_bills),
-            run(s.invoices.due_totals, HORIZONS),
-            run(s.invoices.get_overdue_invoices),
-            run(s.payments.cash_flow_history, BURN_WINDOW_DAYS),
-            run(s.vendors.top_vendors_owed, 5),
-            run(s.customers.most_overdue_customers, 5),
             run(s.bills.open_documents),
             run(s.invoices.open_documents),
+            run(s.payments.cash_flow_history, BURN_WINDOW_DAYS),
         )
-        cash, (ap, _), overdue_ap, (ar, _), overdue_ar, history, vendors, customers, ap_docs, ar_docs = parts
-        return assemble(
-            business_id, s.bills.qbo_sync.today(), cash, ap, overdue_ap, ar, overdue_ar, history, vendors, customers,
-            ap_docs, ar_docs,
-        )  # fmt: skip
+        return assemble(s, cash, ap, ar, history)
 
 
 def assemble(
-    business_id: str, today: date, cash: Any, ap: dict[int, Decimal], overdue_ap: Any, ar: dict[int, Decimal],
-    overdue_ar: Any, history: Any, vendors: Any, customers: Any, ap_docs: Any, ar_docs: Any,
-) -> dict[str, Any]:  # fmt: skip
-    """The digest as plain data: money as 2-decimal strings, provenance per part."""
+    s: DomainServices, cash: CashPosition, ap_docs: Documents, ar_docs: Documents, history: CashFlowHistory
+) -> dict[str, Any]:
+    """The digest as plain data: money as 2-decimal strings, provenance per part. Every AP and AR figure
+    comes from one read of open bills and one of open invoices, so they agree with each other."""
+    today = s.bills.qbo_sync.today()
+    ap, ar = ap_docs.due_totals(HORIZONS), ar_docs.due_totals(HORIZONS)
+    overdue_ap, overdue_ar = ap_docs.overdue(), ar_docs.overdue()
     burn = history.weekly_net_burn
     runway = (cash.total / burn).quantize(Decimal("0.1")) if burn > 0 else None
     provenance = {
         "cash_on_hand": cash.provenance.public(),
-        "accounts_payable": overdue_ap.provenance.public(),
-        "accounts_receivable": overdue_ar.provenance.public(),
+        "accounts_payable": ap_docs.provenance.public(),
+        "accounts_receivable": ar_docs.provenance.public(),
         **{f"history_{k}": p.public() for k, p in history.provenance.items()},
     }
     return {
-        "business_id": business_id,
+        "business_id": s.business_id,
         "as_of_date": today.isoformat(),
         "cash_on_hand": str(cash.total),
         "bank_accounts": cash.accounts,
@@ -108,36 +91,30 @@ def assemble(
             if runway is not None
             else "not burning cash: inflows exceeded outflows over the last 13 weeks"
         ),
-        "top_vendors_owed": vendors.items,
-        "customers_most_overdue": customers.items,
+        "top_vendors_owed": s.vendors.rank_owed(ap_docs, 5).items,
+        "customers_most_overdue": s.customers.rank_overdue(overdue_ar, 5).items,
         "cash_projection": projection(today, cash.total, ap_docs, ar_docs),
         "provenance": provenance,
         "provenance_summary": _summary(provenance),
     }
 
 
-def projection(today: date, cash: Decimal, ap_docs: Any, ar_docs: Any, weeks: int = PROJECTION_WEEKS) -> list[dict]:
+def projection(
+    today: date, cash: Decimal, ap_docs: Documents, ar_docs: Documents, weeks: int = PROJECTION_WEEKS
+) -> list[dict]:
     """Projected cash at the end of each coming week: collect AR and pay AP on their due dates
     (anything already overdue lands in the first week)."""
     points, balance = [], cash
     for week in range(weeks):
         end = today + timedelta(days=7 * (week + 1))
         lo = None if week == 0 else 7 * week
-        inflow = _due_between(ar_docs.rows, lo, 7 * (week + 1))
-        outflow = _due_between(ap_docs.rows, lo, 7 * (week + 1))
+        inflow = ar_docs.balance_due(lo, 7 * (week + 1))
+        outflow = ap_docs.balance_due(lo, 7 * (week + 1))
         balance = balance + inflow - outflow
         points.append(
             {"week_ending": end.isoformat(), "inflow": str(inflow), "outflow": str(outflow), "cash": str(balance)}
         )
     return points
-
-
-def _due_between(rows: Any, lo: int | None, hi: int) -> Decimal:
-    if not len(rows):
-        return money(0)
-    days = rows["days_until_due"]
-    mask = days <= hi if lo is None else (days > lo) & (days <= hi)
-    return money(rows.loc[mask, "balance"].sum())
 
 
 def _summary(parts: dict[str, dict]) -> dict[str, Any]:

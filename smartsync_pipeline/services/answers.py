@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -9,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from smartsync_pipeline.smart.sync_service import Provenance
+from smartsync_pipeline.smart.sync_service import Provenance, check_days
 
 CENT = Decimal("0.01")
 
@@ -23,12 +24,18 @@ def money(value: Any) -> Decimal:
 
 @dataclass(frozen=True)
 class Documents:
-    """A set of bills or invoices with their totals."""
+    """A set of bills or invoices with their totals. Subsets and due totals are taken from these rows,
+    so one read answers every question about them (same snapshot, same provenance)."""
 
     rows: pd.DataFrame  # one row per document, with days_until_due and is_overdue
     total_balance: Decimal
     overdue_balance: Decimal
     provenance: Provenance
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame, provenance: Provenance) -> Documents:
+        """``rows`` with their totals (rows as ``with_due_status`` returns them)."""
+        return cls(rows, balance(rows), balance(rows, rows["is_overdue"]), provenance)
 
     @property
     def count(self) -> int:
@@ -38,9 +45,35 @@ class Documents:
     def overdue_count(self) -> int:
         return int(self.rows["is_overdue"].sum()) if len(self.rows) else 0
 
+    def where(self, mask: pd.Series) -> Documents:
+        """The documents ``mask`` selects, with their own totals."""
+        return Documents.of(self.rows[mask] if len(self.rows) else self.rows, self.provenance)
+
+    def overdue(self) -> Documents:
+        return self.where(self.rows["is_overdue"])
+
+    def balance_due(self, after_days: int | None, through_days: int) -> Decimal:
+        """Open balance due after today+``after_days`` (None: overdue included) up to today+``through_days``."""
+        if not len(self.rows):
+            return money(0)
+        days = self.rows["days_until_due"]
+        mask = days <= through_days if after_days is None else (days > after_days) & (days <= through_days)
+        return balance(self.rows, mask)
+
+    def due_totals(self, horizons: Sequence[int]) -> dict[int, Decimal]:
+        """Open balance due on or before today+h for each horizon h, overdue included."""
+        return {h: self.balance_due(None, check_days(h, "horizon")) for h in horizons}
+
     def records(self) -> list[dict[str, Any]]:
         """JSON-ready rows (dates as ISO strings, money as 2-decimal strings)."""
         return [{k: _plain(k, v) for k, v in rec.items()} for rec in self.rows.to_dict("records")]
+
+
+def balance(rows: pd.DataFrame, mask: pd.Series | None = None) -> Decimal:
+    """The open balance of ``rows`` (those ``mask`` selects), in exact cents."""
+    if not len(rows):
+        return money(0)
+    return money((rows["balance"] if mask is None else rows.loc[mask, "balance"]).sum())
 
 
 def _plain(key: str, value: Any) -> Any:

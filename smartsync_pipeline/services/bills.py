@@ -25,6 +25,5 @@ class BillService(DueDocumentService):
         """Open bills of one vendor, by vendor id or exact display name."""
         if not isinstance(vendor, str) or not vendor.strip():
             raise ValueError("vendor must be a vendor id or display name")
-        result = self._read_open(max_age)
-        rows = result.rows
-        return self._documents(result, (rows["vendor_id"] == vendor) | (rows["vendor_name"] == vendor))
+        docs = self.open_documents(max_age=max_age)
+        return docs.where((docs.rows["vendor_id"] == vendor) | (docs.rows["vendor_name"] == vendor))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smartsync_pipeline.services.answers import money
+from smartsync_pipeline.services.answers import Documents, money
 from smartsync_pipeline.services.bills import BillService
 from smartsync_pipeline.services.invoices import InvoiceService
 from smartsync_pipeline.smart.sync_service import Provenance, QBOSyncService
@@ -28,7 +28,11 @@ class VendorService:
 
     def top_vendors_owed(self, top: int = 5, *, max_age: float | None = None) -> Ranking:
         """Vendors with the largest unpaid balance across their open bills."""
-        docs = self.bills.open_documents(max_age=max_age)
+        return self.rank_owed(self.bills.open_documents(max_age=max_age), top)
+
+    @staticmethod
+    def rank_owed(docs: Documents, top: int = 5) -> Ranking:
+        """``top_vendors_owed`` over open bills already read."""
         if not len(docs.rows):
             return Ranking([], docs.provenance)
         grouped = (
@@ -52,7 +56,11 @@ class CustomerService:
 
     def most_overdue_customers(self, top: int = 5, *, max_age: float | None = None) -> Ranking:
         """Customers with the largest overdue balance (ties: the oldest overdue invoice first)."""
-        docs = self.invoices.overdue(max_age=max_age)
+        return self.rank_overdue(self.invoices.overdue(max_age=max_age), top)
+
+    @staticmethod
+    def rank_overdue(docs: Documents, top: int = 5) -> Ranking:
+        """``most_overdue_customers`` over overdue invoices already read."""
         if not len(docs.rows):
             return Ranking([], docs.provenance)
         grouped = (

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from smartsync_pipeline.services.answers import money
-from smartsync_pipeline.smart.sync_service import Provenance, QBOSyncService, check_days
+from smartsync_pipeline.smart.sync_service import Provenance, QBOSyncService, ReadResult, check_days
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,11 @@ class PaymentService:
         received = self.qbo_sync.get_payments(days, max_age=max_age)
         paid = self.qbo_sync.get_bill_payments(days, max_age=max_age)
         spent = self.qbo_sync.get_purchases(days, max_age=max_age)
-        inflows = money(received.rows["total_amt"].sum() if len(received.rows) else 0)
-        outflows = money(paid.rows["total_amt"].sum() if len(paid.rows) else 0) + money(
-            spent.rows["total_amt"].sum() if len(spent.rows) else 0
-        )
         return CashFlowHistory(
-            days, inflows, outflows,
+            days, _total(received), _total(paid) + _total(spent),
             {"payments": received.provenance, "bill_payments": paid.provenance, "purchases": spent.provenance},
         )  # fmt: skip
+
+
+def _total(result: ReadResult) -> Decimal:
+    return money(result.rows["total_amt"].sum() if len(result.rows) else 0)

@@ -31,7 +31,7 @@ from smartsync_pipeline.qbo.credentials import CompanyStore
 from smartsync_pipeline.qbo.errors import QBOError, ReauthorizationRequired
 from smartsync_pipeline.smart.errors import DataUnavailableError, UnknownCompanyError
 from smartsync_pipeline.smart.materialization import materialization_metadata
-from smartsync_pipeline.smart.provenance import Provenance
+from smartsync_pipeline.smart.provenance import Provenance, Source
 from smartsync_pipeline.sync.engine import SyncEngine
 from smartsync_pipeline.sync.report import SyncReport
 
@@ -46,6 +46,27 @@ class ReadResult:
 
     rows: pd.DataFrame
     provenance: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One read as asked: its query, and the freshness the caller allowed at the moment they asked."""
+
+    spec: EntitySpec
+    realm_id: str
+    sql: str
+    args: list[Any]
+    requested_at: datetime
+    limit: timedelta
+
+
+def _select(spec: EntitySpec, where: str, columns: str, order_by: str) -> str:
+    sql = f"SELECT {columns} FROM {spec.table} WHERE realm_id = ? AND NOT is_deleted"
+    if where:
+        sql += f" AND ({where})"
+    if order_by:
+        sql += f" ORDER BY {order_by}"
+    return sql
 
 
 def _default_home() -> str:
@@ -153,68 +174,34 @@ class SmartReader(dg.ConfigurableResource):
         as_of = info.last_sync_at(realm_id, spec.name) if info else None
         if as_of is None:
             self._check_company(realm_id)
+        sql = _select(spec, where, columns, order_by)
+        req = _Request(spec, realm_id, sql, [realm_id, *params], requested_at, limit)
         if as_of is not None and limit > timedelta(0) and requested_at - as_of <= limit:
             self._count("fresh")
-            return self._query(spec, realm_id, info, where, params, columns, order_by, requested_at, limit, "mirror")
+            return self._query(req, info, "mirror")
         if self.stale_while_revalidate and as_of is not None and requested_at - as_of <= self._error_bound():
             self._count("stale_while_revalidate")
-            threading.Thread(
-                target=self._refresh_quietly, args=(spec, realm_id, requested_at, limit), daemon=True
-            ).start()
-            return self._query(
-                spec,
-                realm_id,
-                info,
-                where,
-                params,
-                columns,
-                order_by,
-                requested_at,
-                limit,
-                "mirror",
-                reason="stale-while-revalidate: refreshing in the background",
-            )
-        return self._read_after_refresh(spec, realm_id, requested_at, limit, where, params, columns, order_by)
+            threading.Thread(target=self._refresh_quietly, args=(req,), daemon=True).start()
+            return self._query(req, info, "mirror", reason="stale-while-revalidate: refreshing in the background")
+        return self._read_after_refresh(req)
 
-    def _read_after_refresh(
-        self,
-        spec: EntitySpec,
-        realm_id: str,
-        requested_at: datetime,
-        limit: timedelta,
-        where: str,
-        params: Sequence[Any],
-        columns: str,
-        order_by: str,
-    ) -> ReadResult:
+    def _read_after_refresh(self, req: _Request) -> ReadResult:
         try:
-            report, waited_for_other = self._refresh(spec, realm_id, requested_at, limit)
+            report = self._refresh(req)
         except ReauthorizationRequired:
             raise
         except (QBOError, LockTimeout, OSError) as exc:
-            return self._stale_if_error(spec, realm_id, requested_at, limit, exc, where, params, columns, order_by)
+            return self._stale_if_error(req, exc)
         info = self.snapshots().current()
-        source = "mirror" if waited_for_other or report is None else "api"
-        return self._query(
-            spec,
-            realm_id,
-            info,
-            where,
-            params,
-            columns,
-            order_by,
-            requested_at,
-            limit,
-            source,
-            report=report,
-            reason="refreshed by a concurrent read or run" if waited_for_other else "",
-        )
+        if report is None:
+            return self._query(req, info, "mirror", reason="refreshed by a concurrent read or run")
+        return self._query(req, info, "api", report=report)
 
-    def _refresh(
-        self, spec: EntitySpec, realm_id: str, requested_at: datetime, limit: timedelta
-    ) -> tuple[SyncReport | None, bool]:
+    def _refresh(self, req: _Request) -> SyncReport | None:
         """Single flight per (realm, entity): the first caller syncs, the others wait for the lock and
-        then reuse the result if it is new enough for them. Returns (report or None, reused)."""
+        then reuse the result if it is new enough for them. Returns the sync's report, or None when
+        another caller's refresh was reused."""
+        spec, realm_id, requested_at, limit = req.spec, req.realm_id, req.requested_at, req.limit
         lock = FileLock(
             self.home.locks_dir / f"refresh-{realm_id}-{spec.table}.lock",
             what=f"the refresh of {spec.name} for company {realm_id}",
@@ -226,7 +213,7 @@ class SmartReader(dg.ConfigurableResource):
             needed_since = requested_at - limit
             if as_of is not None and as_of >= needed_since and (limit > timedelta(0) or as_of >= requested_at):
                 self._count("refresh_reused")
-                return None, True
+                return None
             self._count("refresh")
             report = self.engine().sync(
                 realm_id,
@@ -236,94 +223,60 @@ class SmartReader(dg.ConfigurableResource):
                 lock_timeout=max(1.0, self.refresh_wait_seconds - waited),
             )
             self._record(report, spec)
-            return report, False
+            return report
 
-    def _refresh_quietly(self, spec: EntitySpec, realm_id: str, requested_at: datetime, limit: timedelta) -> None:
+    def _refresh_quietly(self, req: _Request) -> None:
         try:
-            self._refresh(spec, realm_id, requested_at, limit)
+            self._refresh(req)
         except Exception as exc:  # background: the next read will try again and report properly
-            log.warning("background refresh of %s for company %s failed: %s", spec.name, realm_id, exc)
+            log.warning("background refresh of %s for company %s failed: %s", req.spec.name, req.realm_id, exc)
 
-    def _stale_if_error(
-        self,
-        spec: EntitySpec,
-        realm_id: str,
-        requested_at: datetime,
-        limit: timedelta,
-        exc: BaseException,
-        where: str,
-        params: Sequence[Any],
-        columns: str,
-        order_by: str,
-    ) -> ReadResult:
+    def _stale_if_error(self, req: _Request, exc: BaseException) -> ReadResult:
+        spec, realm_id = req.spec, req.realm_id
         info = self.snapshots().current()
         as_of = info.last_sync_at(realm_id, spec.name) if info else None
-        now = self._now()
         cause = " ".join(str(exc).split()) or type(exc).__name__
         if as_of is None:
             raise DataUnavailableError(
                 f"company {realm_id}: no {spec.name} data in the mirror yet and the refresh from QBO failed: {cause}"
             ) from exc
-        age = now - as_of
+        age = self._now() - as_of
         if age > self._error_bound():
             raise DataUnavailableError(
-                f"company {realm_id}: {spec.name} data is {_human(age)} old (allowed {_human(limit)}, "
+                f"company {realm_id}: {spec.name} data is {_human(age)} old (allowed {_human(req.limit)}, "
                 f"stale-if-error bound {_human(self._error_bound())}) and the refresh from QBO failed: {cause}"
             ) from exc
         self._count("stale_if_error")
         log.warning("serving stale %s for company %s (%s old): %s", spec.name, realm_id, _human(age), cause)
-        return self._query(
-            spec,
-            realm_id,
-            info,
-            where,
-            params,
-            columns,
-            order_by,
-            requested_at,
-            limit,
-            "mirror",
-            reason=f"stale-if-error: QBO refresh failed ({cause})",
-        )
+        return self._query(req, info, "mirror", reason=f"stale-if-error: QBO refresh failed ({cause})")
 
     def _query(
         self,
-        spec: EntitySpec,
-        realm_id: str,
+        req: _Request,
         info: SnapshotInfo | None,
-        where: str,
-        params: Sequence[Any],
-        columns: str,
-        order_by: str,
-        requested_at: datetime,
-        limit: timedelta,
-        source: str,
+        source: Source,
         *,
         report: SyncReport | None = None,
         reason: str = "",
     ) -> ReadResult:
-        sql = f"SELECT {columns} FROM {spec.table} WHERE realm_id = ? AND NOT is_deleted"
-        if where:
-            sql += f" AND ({where})"
-        if order_by:
-            sql += f" ORDER BY {order_by}"
         with self.snapshots().cursor(info) as (cur, used):
-            rows = cur.execute(sql, [realm_id, *params]).df()
-        as_of = used.last_sync_at(realm_id, spec.name)
+            rows = cur.execute(req.sql, req.args).df()
+        spec = req.spec
+        as_of = used.last_sync_at(req.realm_id, spec.name)
         age = (self._now() - as_of).total_seconds() if as_of else None
         # Stale means older than the caller allowed at the moment they asked (for max_age=0: from
         # before they asked).
-        stale = as_of is None or as_of < requested_at - limit
+        stale = as_of is None or as_of < req.requested_at - req.limit
         entity_report = report.entities.get(spec.name) if report else None
         return ReadResult(
             rows,
             Provenance(
-                source="api" if source == "api" else "mirror",
-                realm_id=realm_id,
+                source=source,
+                realm_id=req.realm_id,
                 entity=spec.name,
                 as_of=as_of,
                 age_seconds=age,
-                max_age_seconds=limit.total_seconds(),
+                max_age_seconds=req.limit.total_seconds(),
                 stale=stale,
                 snapshot_generation=used.generation,
                 sync_id=report.sync_id if report else None,

@@ -84,12 +84,6 @@ def describe_change(con: duckdb.DuckDBPyConnection, change_id: int | None) -> st
     return f"realm {realm}, {name} {entity_id} ({op})"
 
 
-def verify_from_anchor(con: duckdb.DuckDBPyConnection, head: chain.ChainHead | None) -> chain.ChainVerification:
-    """Verify the changes after ``head``; ``chain.verify`` also re-hashes the anchor row itself, so an
-    edit of the anchor's content cannot pass either."""
-    return chain.verify(con, after=head)
-
-
 @dg.asset(
     key=CHANGE_LOG_KEY,
     group_name=AUDIT_GROUP,
@@ -102,7 +96,8 @@ def change_log(context: dg.AssetExecutionContext, mirror_sync: MirrorSyncResourc
     anchor = previous_anchor(context.instance)
     home = mirror_sync.home()
     with mirror_sync.mirror().inspect() as con:
-        result = verify_from_anchor(con, anchor.head)
+        # Also re-hashes the anchor row itself, so an edit of the anchor's content cannot pass either.
+        result = chain.verify(con, after=anchor.head)
         if not result.ok:
             scope = f"after verified change {anchor.head.change_id}" if anchor.head else "from the first change"
             what = describe_change(con, result.first_broken)

@@ -14,6 +14,8 @@ import dagster as dg
 from smartsync_pipeline.defs.assets.mirrors import MIRROR_KEYS, entities_for_keys
 from smartsync_pipeline.defs.checks.realm_scope import realms_to_check
 from smartsync_pipeline.defs.resources.mirror_sync import MirrorSyncResource
+from smartsync_pipeline.mirror.snapshots import SnapshotReader
+from smartsync_pipeline.sync.engine import SyncEngine
 from smartsync_pipeline.sync.reconcile import EntityReconciliation, reconcile
 
 RECONCILIATION_CHECK = "reconciliation"
@@ -29,12 +31,11 @@ _COUNTS_SCHEMA = dg.TableSchema(
 
 
 def _realm_counts(
-    mirror_sync: MirrorSyncResource, realm_id: str, entities: list[str]
+    engine: SyncEngine, reader: SnapshotReader, realm_id: str, entities: list[str]
 ) -> dict[str, EntityReconciliation]:
-    engine = mirror_sync.engine()
     client = engine.client(realm_id)
     try:
-        return reconcile(client, mirror_sync.snapshot_reader(), realm_id, entities, compare_ids=False).entities
+        return reconcile(client, reader, realm_id, entities, compare_ids=False).entities
     finally:
         close = getattr(client, "close", None)
         if close is not None:
@@ -59,12 +60,16 @@ def mirror_reconciliation(
     realms = realms_to_check(context.instance, mirror_sync.snapshot_state())
     counts: dict[str, dict[str, EntityReconciliation]] = {}
     errors: dict[str, str] = {}
-    for realm in realms:
-        try:
-            counts[realm] = _realm_counts(mirror_sync, realm, entities)
-        except Exception as exc:  # one unreachable company must not hide the others' results
-            errors[realm] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-            context.log.warning(f"reconciliation of realm {realm} failed: {errors[realm]}")
+    engine, reader = mirror_sync.engine(), mirror_sync.snapshot_reader()
+    try:
+        for realm in realms:
+            try:
+                counts[realm] = _realm_counts(engine, reader, realm, entities)
+            except Exception as exc:  # one unreachable company must not hide the others' results
+                errors[realm] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                context.log.warning(f"reconciliation of realm {realm} failed: {errors[realm]}")
+    finally:
+        reader.close()
     for name in entities:
         key = MIRROR_KEYS[name]
         rows, problems = [], []

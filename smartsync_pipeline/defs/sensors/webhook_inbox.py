@@ -18,7 +18,7 @@ from smartsync_pipeline.defs.jobs import mirror_sync_job
 from smartsync_pipeline.defs.partitions import connected_realms, realms
 from smartsync_pipeline.defs.resources.mirror_sync import MirrorSyncResource
 from smartsync_pipeline.defs.run_requests import sync_run_request
-from smartsync_pipeline.entities import ENTITIES, UnknownEntityError, entity
+from smartsync_pipeline.entities import ENTITIES, find_entity
 from smartsync_pipeline.inbox.store import InboxRecord
 
 BATCH = 5000
@@ -61,11 +61,11 @@ def plan_webhook_runs(
     unconnected: dict[str, int] = {}
     unmirrored: dict[str, int] = {}
     for record in records:
-        try:
-            name = entity(record.entity).name
-        except UnknownEntityError:
+        spec = find_entity(record.entity)
+        if spec is None:
             unmirrored[record.entity] = unmirrored.get(record.entity, 0) + 1
             continue
+        name = spec.name
         if record.realm_id not in known and record.realm_id not in connected:
             unconnected[record.realm_id] = unconnected.get(record.realm_id, 0) + 1
             continue
