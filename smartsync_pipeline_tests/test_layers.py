@@ -1,4 +1,4 @@
-"""The import contract of DESIGN.md's layer table: arrows point down only.
+"""The import contract of ARCHITECTURE.md's layer table: arrows point down only.
 
 Every module's imports are read with ``ast`` (including imports inside functions), so a layer cannot
 reach around its neighbours even lazily.

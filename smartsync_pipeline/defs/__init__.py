@@ -1,1 +1,1 @@
-"""defs layer (see DESIGN.md)."""
+"""defs layer (see ARCHITECTURE.md)."""

@@ -1,1 +1,1 @@
-"""mirror layer (see DESIGN.md)."""
+"""mirror layer (see ARCHITECTURE.md)."""

@@ -1,1 +1,1 @@
-"""orchestrators layer (see DESIGN.md)."""
+"""orchestrators layer (see ARCHITECTURE.md)."""

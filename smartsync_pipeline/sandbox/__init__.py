@@ -1,8 +1,9 @@
-"""sandbox layer (see DESIGN.md): a local QuickBooks Online v3 server for the demo and the tests.
+"""sandbox layer (see ARCHITECTURE.md): a local QuickBooks Online v3 server for the demo and the tests.
 
-It speaks the wire format of ``QBO_API.md`` (OAuth with rotating refresh tokens, the query language,
-CDC, reads and writes with SyncToken, QBO's faults and throttling, webhooks) over a deterministic
-seeded company at any scale. It imports only the stdlib, numpy and ``smartsync_pipeline.entities``.
+It speaks the QBO v3 wire format (ARCHITECTURE.md, "QBO wire facts": OAuth with rotating refresh
+tokens, the query language, CDC, reads and writes with SyncToken, QBO's faults and throttling,
+webhooks) over a deterministic seeded company at any scale. It imports only the stdlib,
+numpy and ``smartsync_pipeline.entities``.
 
 Entry points: ``python -m smartsync_pipeline.sandbox serve`` (or ``smartsync sandbox serve``),
 ``process.SandboxProcess`` (a subprocess, for tests) and ``server.SandboxServer`` (in this process).

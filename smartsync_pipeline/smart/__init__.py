@@ -1,1 +1,1 @@
-"""smart layer (see DESIGN.md)."""
+"""smart layer (see ARCHITECTURE.md)."""

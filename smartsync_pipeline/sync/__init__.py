@@ -1,1 +1,1 @@
-"""sync layer (see DESIGN.md)."""
+"""sync layer (see ARCHITECTURE.md)."""
