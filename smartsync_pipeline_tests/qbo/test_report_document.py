@@ -35,8 +35,8 @@ def test_nested_sections_keep_their_path_group_and_ids() -> None:
     assert original.section_path == ("ASSETS", "Fixed Assets", "Truck") and original.group == "FixedAssets"
     # Every section summary equals the sum of the data rows beneath it, to the cent.
     for summary in (c for c in doc.cells if c.row_type in (SECTION_SUMMARY, GRAND_TOTAL)):
-        beneath = [c.amount for c in doc.cells
-                   if c.row_type == DATA and c.section_path[: len(summary.section_path)] == summary.section_path]  # fmt: skip
+        path = summary.section_path
+        beneath = [c.amount for c in doc.cells if c.row_type == DATA and c.section_path[: len(path)] == path]
         assert sum(beneath, Decimal(0)) == summary.amount, summary.label
     assert doc.grand_totals() == {
         "TotalAssets": {"total": Decimal("20777.52")},
