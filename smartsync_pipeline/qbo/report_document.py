@@ -174,8 +174,9 @@ def _columns(doc: Mapping[str, Any]) -> tuple[ReportColumn, ...]:
         title = str(col.get("ColTitle") or "")
         col_type = str(col.get("ColType") or "")
         meta = _pairs(col.get("MetaData"))
-        generic = col_type.lower() in {"money", "string", "date", "", *LABEL_TYPES}
-        key = meta.get("colkey") or (col_type if not generic else "") or title or f"col{index}"
+        generic = col_type.lower() in {"money", "string", "date", ""}
+        label = col_type.lower() if col_type.lower() in LABEL_TYPES else ""
+        key = meta.get("colkey") or label or (col_type if not generic else "") or title or f"col{index}"
         if key in seen:
             key = f"{key}#{index}"
         seen.add(key)

@@ -29,6 +29,7 @@ class FaultSettings:
     retry_after: bool = True
     down: bool = False
     fail_next: list[dict[str, int]] = field(default_factory=list)
+    report_cell_limit: int = 400_000  # QBO cuts a report past this many cells (rows x columns)
 
 
 class FaultInjector:
@@ -57,6 +58,8 @@ class FaultInjector:
                 item.setdefault("count", 1)
             if int(new.latency_ms) < 0 or int(new.latency_jitter_ms) < 0:
                 raise FaultSettingsError("latency must be >= 0")
+            if int(new.report_cell_limit) < 1:
+                raise FaultSettingsError("report_cell_limit must be >= 1")
             new.fail_next = [dict(item) for item in new.fail_next]
             self.settings = new
             return asdict(new)

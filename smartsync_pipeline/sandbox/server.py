@@ -28,6 +28,7 @@ from smartsync_pipeline.sandbox.control_api import ControlApi, ControlError
 from smartsync_pipeline.sandbox.oauth import InvalidClient, InvalidGrant
 from smartsync_pipeline.sandbox.qbo_time import iso, iso_millis
 from smartsync_pipeline.sandbox.query_engine import run_query
+from smartsync_pipeline.sandbox.reports import run_report
 from smartsync_pipeline.sandbox.runtime import SandboxRuntime
 from smartsync_pipeline.sandbox.write_rules import execute_write
 
@@ -43,6 +44,8 @@ def _classify(method: str, rest: list[str]) -> str:
         return "query"
     if rest[:1] == ["cdc"]:
         return "cdc"
+    if rest[:1] == ["reports"]:
+        return "report"
     if method == "POST":
         return "write"
     return "read"
@@ -239,6 +242,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 "CDCResponse": [{"QueryResponse": run_cdc(company, names, since)}],
                 "time": iso_millis(self._now()),
             }
+        if len(rest) == 2 and rest[0] == "reports" and method == "GET":
+            limit = self.runtime.faults.settings.report_cell_limit
+            return 200, run_report(company, rest[1], params, self._now(), cell_limit=limit)
         if len(rest) == 2 and rest[0].lower() == "companyinfo" and method == "GET":
             return 200, {"CompanyInfo": self._company_info(company), "time": iso_millis(self._now())}
         if rest and rest[0].lower() not in ("query", "cdc"):
