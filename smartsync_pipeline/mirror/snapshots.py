@@ -32,6 +32,7 @@ from smartsync_pipeline.entities import entity
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.mirror.apply import id_key
 from smartsync_pipeline.mirror.files import fsync_file
+from smartsync_pipeline.mirror.reports import copy_reports, report_head
 from smartsync_pipeline.mirror.sql import fetch_one, sql_literal
 
 CURRENT = "CURRENT"
@@ -236,6 +237,7 @@ def _catch_up(con: duckdb.DuckDBPyConnection, mirror_path: Path) -> str:
             con.execute("INSERT INTO change_log BY NAME SELECT * FROM m.change_log WHERE change_id > ?", [head])
             con.execute("DELETE FROM sync_state")
             con.execute("INSERT INTO sync_state BY NAME SELECT * FROM m.sync_state")
+            copy_reports(con, "m")  # reports do not move the change log: copied whole (they are small)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -249,7 +251,9 @@ def _catch_up(con: duckdb.DuckDBPyConnection, mirror_path: Path) -> str:
 def content_key_of(con: duckdb.DuckDBPyConnection, catalog: str) -> str:
     version = fetch_one(con, f"SELECT max(version) FROM {catalog}.schema_version")
     head = fetch_one(con, f"SELECT max(change_id) FROM {catalog}.change_log")
-    return f"v{version[0] if version else 0}:c{head[0] if head and head[0] is not None else 0}"
+    key = f"v{version[0] if version else 0}:c{head[0] if head and head[0] is not None else 0}"
+    runs = report_head(con, catalog)  # a stored report run changes the data without a change-log row
+    return f"{key}:r{runs}" if runs else key
 
 
 def _atomic_write(path: Path, text: str) -> None:

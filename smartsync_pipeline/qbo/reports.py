@@ -247,8 +247,8 @@ class ReportRunner:
             if end is not None:
                 params["end_date"] = end
         else:
-            if start is not None:
-                params["start_date"] = start
+            if start is not None and "start_date" in spec.parameters and spec.date_parameter != "report_date":
+                params["start_date"] = start  # a balance sheet's first column; aging has no start
             if end is not None:
                 params[spec.date_parameter] = end
         asked = report_parameters(spec, params)
