@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -138,7 +138,15 @@ def test_truncated_answers_are_split_until_complete(sandbox_factory, client_for)
     start = min(start, end)
     whole = runner.run("GeneralLedger", start=start, end=end)
     assert whole.splits == 0 and len(whole.parts) >= 1
-    sandbox.control("faults", {"report_cell_limit": 2_000})
+    # A limit every single day fits under but the whole range does not: the runner must split, and can.
+    size = sum(p.document.cell_count for p in whole.parts)
+    days = [start + timedelta(days=k) for k in range((end - start).days + 1)]
+    spec = report("GeneralLedger")
+    per_day = [runner.fetch(spec, {**dict(spec.defaults), "start_date": d.isoformat(), "end_date": d.isoformat()})
+               for d in days]  # fmt: skip
+    limit = max(doc.cell_count for doc in per_day) + 20
+    assert size > limit
+    sandbox.control("faults", {"report_cell_limit": limit})
     split = runner.run("GeneralLedger", start=start, end=end)
     assert split.splits >= 1 and len(split.parts) > len(whole.parts)
     assert not any(p.document.truncated for p in split.parts)

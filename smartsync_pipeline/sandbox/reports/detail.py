@@ -29,7 +29,10 @@ COLUMNS: dict[str, tuple[str, str]] = {  # key -> (title, ColType)
     "rbal_nat_amount": ("Balance", "Money"),
 }
 # The posting a transaction is listed under: its sign per entity (A/P on a bill, the bank on a payment).
-MAIN_SIGN = {"Bill": -1, "Invoice": 1, "BillPayment": -1, "Payment": 1, "Purchase": -1}
+MAIN_SIGN = {
+    "Bill": -1, "Invoice": 1, "BillPayment": -1, "Payment": 1, "Purchase": -1, "Deposit": 1, "Transfer": 1,
+    "SalesReceipt": 1, "RefundReceipt": -1, "CreditMemo": -1, "VendorCredit": 1, "JournalEntry": 1,
+}  # fmt: skip
 
 
 def _columns(name: str, p: ReportParams) -> list[Column]:

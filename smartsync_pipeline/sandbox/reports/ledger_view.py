@@ -364,14 +364,15 @@ class _Cache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._versions: weakref.WeakKeyDictionary[Company, int] = weakref.WeakKeyDictionary()
-        self._ledgers: weakref.WeakKeyDictionary[Company, tuple[int, DocumentLedger]] = weakref.WeakKeyDictionary()
+        self._ledgers: weakref.WeakKeyDictionary[Company, tuple[int, Ledger]] = weakref.WeakKeyDictionary()
         self._openings: weakref.WeakKeyDictionary[Company, tuple[dict[str, int], date]] = weakref.WeakKeyDictionary()
 
     def _bump(self, company: Company, *_: Any) -> None:
         with self._lock:
             self._versions[company] = self._versions.get(company, 0) + 1
 
-    def ledger(self, company: Company) -> DocumentLedger:
+    def ledger(self, company: Company) -> Ledger:
+        books = _books_module()
         with self._lock:
             if company not in self._versions:
                 self._versions[company] = 0
@@ -381,20 +382,121 @@ class _Cache:
             if cached is not None and cached[0] == version:
                 return cached[1]
             openings = self._openings.get(company)
-        if openings is None:  # outside our lock: a writer holding the realm lock may be calling _bump
-            openings = _seed_openings(company)
-            with self._lock:
-                self._openings[company] = openings
-        ledger = DocumentLedger(company, *openings)
+        ledger: Ledger
+        if books is not None:
+            ledger = BooksLedger(company, books)
+        else:
+            if openings is None:  # outside our lock: a writer holding the realm lock may be calling _bump
+                openings = _seed_openings(company)
+                with self._lock:
+                    self._openings[company] = openings
+            ledger = DocumentLedger(company, *openings)
         with self._lock:
             if self._versions.get(company) == version:
                 self._ledgers[company] = (version, ledger)
         return ledger
 
 
+TXN_LABELS = {
+    "JournalEntry": "Journal Entry", "Bill": "Bill", "Invoice": "Invoice", "Payment": "Payment",
+    "Deposit": "Deposit", "Transfer": "Transfer", "SalesReceipt": "Sales Receipt", "RefundReceipt": "Refund",
+    "CreditMemo": "Credit Memo", "VendorCredit": "Vendor Credit",
+}  # fmt: skip
+
+
+def _label(txn_type: str, obj: dict[str, Any] | None) -> str:
+    if txn_type == "BillPayment":
+        return "Bill Payment (Credit Card)" if (obj or {}).get("PayType") == "CreditCard" else "Bill Payment (Check)"
+    if txn_type == "Purchase":
+        return _PURCHASE_LABELS.get(str((obj or {}).get("PaymentType")), "Expense")
+    return TXN_LABELS.get(txn_type, txn_type)
+
+
+class BooksLedger:
+    """A ``Ledger`` over the sandbox's own double-entry ledger (``sandbox/ledger.py``): postings,
+    accounts and open items come from there; document numbers, names and labels from the objects."""
+
+    def __init__(self, company: Company, books: Any) -> None:
+        from smartsync_pipeline.sandbox.qbo_time import day_text
+
+        self.company = company
+        self._accounts = [
+            LedgerAccount(str(a.id), a.name, a.account_type, a.sub_type, a.classification, order)
+            for order, a in enumerate(books.accounts(company))
+        ]
+        self._objects: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._names: dict[tuple[str, str], str] = {}
+        postings = []
+        for row in books.postings(company).rows():
+            obj = self._object(row.txn_type, row.txn_id)
+            party = row.entity_id if row.entity_type else None
+            postings.append(Posting(
+                row.txn_type, _label(row.txn_type, obj), row.txn_id, date.fromisoformat(row.date),
+                str((obj or {}).get("DocNumber") or ""), row.account_id, int(row.amount_cents), party,
+                self._name(row.entity_type, party), row.entity_type or "", str((obj or {}).get("PrivateNote") or ""),
+            ))  # fmt: skip
+        self._postings = postings
+        self._dates = [p.txn_date for p in postings]
+        self._books = books
+        self._day_text = day_text
+
+    def _object(self, txn_type: str, txn_id: str) -> dict[str, Any] | None:
+        key = (txn_type, txn_id)
+        if key not in self._objects:
+            self._objects[key] = self.company.get(txn_type, txn_id) if txn_type in self.company.tables else None
+        return self._objects[key]
+
+    def _name(self, entity_type: str | None, entity_id: str | None) -> str:
+        if not entity_type or not entity_id:
+            return ""
+        key = (entity_type, entity_id)
+        if key not in self._names:
+            obj = self.company.get(entity_type, entity_id) or {}
+            self._names[key] = str(obj.get("DisplayName") or obj.get("Name") or "")
+        return self._names[key]
+
+    def accounts(self) -> Sequence[LedgerAccount]:
+        return self._accounts
+
+    def postings(self, start: date | None, end: date) -> list[Posting]:
+        import bisect
+
+        lo = 0 if start is None else bisect.bisect_left(self._dates, start)
+        return self._postings[lo : bisect.bisect_right(self._dates, end)]
+
+    def today(self) -> date:
+        return date.fromisoformat(self._day_text(day_number(self.company.clock.now())))
+
+    def open_items(self, side: str, as_of: date) -> list[OpenItem]:
+        if side not in ("payable", "receivable"):
+            raise ValueError(f"side must be payable or receivable, not {side!r}")
+        party_type = "Vendor" if side == "payable" else "Customer"
+        out = []
+        for item in self._books.open_items(self.company, "AP" if side == "payable" else "AR", as_of):
+            obj = self._object(item.txn_type, str(item.txn_id)) or {}
+            party = str(item.party_id)
+            out.append(OpenItem(
+                party, self._name(party_type, party), item.txn_type, str(item.txn_id), str(obj.get("DocNumber") or ""),
+                date.fromisoformat(self._day_text(item.txn_day)), date.fromisoformat(self._day_text(item.due_day)),
+                int(item.open_cents),
+            ))  # fmt: skip
+        return out
+
+
+def _books_module() -> Any | None:
+    """The sandbox's own ledger module when this build has it (it replaces ``DocumentLedger``)."""
+    try:
+        from smartsync_pipeline.sandbox import ledger  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    needed = ("accounts", "postings", "open_items")
+    return ledger if all(hasattr(ledger, n) for n in needed) else None
+
+
 _CACHE = _Cache()
 
 
-def ledger_for(company: Company) -> DocumentLedger:
-    """The company's ledger as of now (cached until the next write)."""
+def ledger_for(company: Company) -> Ledger:
+    """The company's ledger as of now (cached until the next write): the sandbox's double-entry ledger
+    when it exists, else the one derived here from the documents."""
     return _CACHE.ledger(company)
