@@ -1,0 +1,266 @@
+"""Reconciling the mirror with QBO's own reports, to the cent (building blocks for issue 12 §3).
+
+Each function reads one DuckDB connection holding both the mirrored entities and the stored report
+cells (a published snapshot, or the mirror under its lock) and compares a figure derived from the
+mirror with the same figure in QBO's report:
+
+- AP aging per vendor and bucket vs ``AgedPayables``; AR aging per customer vs ``AgedReceivables``;
+- cash (bank accounts' balances) vs the ``BalanceSheet``'s bank accounts;
+- net income per month (from the mirrored transactions) vs ``ProfitAndLoss``;
+- the month's documents vs ``TransactionList`` (which names the documents one side lacks).
+
+The answer is a ``Reconciliation``: ``ok`` when every figure matches exactly, else the differences,
+each naming the documents that explain it (mirror ids, or QBO's transaction ids from the report).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+import duckdb
+
+ZERO = Decimal("0.00")
+
+# Mirrored transactions that move net income, with their sign (income +, expense -). Entities added to
+# the registry that post to income or expense accounts belong here too.
+NET_INCOME_SOURCES: tuple[tuple[str, int], ...] = (("invoice", 1), ("bill", -1), ("purchase", -1))
+# How TransactionList names the mirrored entities.
+TRANSACTION_TYPES = {
+    "Bill": "bill", "Invoice": "invoice", "Payment": "payment", "Bill Payment (Check)": "bill_payment",
+    "Bill Payment (Credit Card)": "bill_payment", "Expense": "purchase", "Check": "purchase",
+    "Credit Card Expense": "purchase", "Cash Expense": "purchase",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Difference:
+    key: str  # vendor / customer / account id, a month, or a document
+    label: str
+    column: str  # aging bucket, "total", "amount"
+    mirror: Decimal
+    report: Decimal
+    documents: tuple[str, ...] = ()  # "Bill 145", … what explains it
+
+    @property
+    def delta(self) -> Decimal:
+        return self.mirror - self.report
+
+
+@dataclass
+class Reconciliation:
+    check: str
+    realm_id: str
+    as_of: date | None
+    mirror_total: Decimal
+    report_total: Decimal
+    differences: list[Difference] = field(default_factory=list)
+    compared: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences and self.mirror_total == self.report_total
+
+    def describe(self) -> str:
+        head = (f"{self.check} of company {self.realm_id}{f' as of {self.as_of}' if self.as_of else ''}: "
+                f"mirror {self.mirror_total} vs QBO report {self.report_total}")  # fmt: skip
+        if self.ok:
+            return head + f" — equal to the cent ({self.compared} figures compared)"
+        lines = [head + f" — {len(self.differences)} differences:"]
+        for d in self.differences[:20]:
+            docs = f" ({', '.join(d.documents[:10])}{', …' if len(d.documents) > 10 else ''})" if d.documents else ""
+            lines.append(f"  {d.label or d.key} [{d.column}]: mirror {d.mirror} vs report {d.report} "
+                         f"(off by {d.delta}){docs}")  # fmt: skip
+        return "\n".join(lines)
+
+
+class MissingReportError(LookupError):
+    """The report needed for a reconciliation has not been stored for that company and period."""
+
+
+def _run(con: duckdb.DuckDBPyConnection, realm_id: str, report: str, period_key: str | None) -> tuple[str, date, dict]:
+    where = "realm_id = ? AND report = ?" + (" AND period_key = ?" if period_key else "")
+    params = [realm_id, report] + ([period_key] if period_key else [])
+    row = con.execute(
+        f"SELECT period_key, period_end, params FROM report_run WHERE {where} ORDER BY run_seq DESC LIMIT 1", params
+    ).fetchone()
+    if row is None:
+        raise MissingReportError(f"no {report} report stored for company {realm_id}"
+                                 f"{f' and period {period_key}' if period_key else ''}; run it first")  # fmt: skip
+    return str(row[0]), row[1], json.loads(row[2])
+
+
+def _bucket(late: int, period: int, count: int) -> str:
+    if late <= 0:
+        return "Current"
+    k = min(count, (late - 1) // period + 1)
+    return f"{(count - 1) * period + 1} and over" if k == count else f"{(k - 1) * period + 1} - {k * period}"
+
+
+def aging_vs_report(con: duckdb.DuckDBPyConnection, realm_id: str, side: str = "payable") -> Reconciliation:
+    """Open bills (invoices) per vendor (customer) and aging bucket, as of the stored aging report's
+    date, vs that report, to the cent."""
+    report, table, party = (("AgedPayables", "bill", "vendor") if side == "payable"
+                            else ("AgedReceivables", "invoice", "customer"))  # fmt: skip
+    period_key, as_of, params = _run(con, realm_id, report, "current")
+    period, count = int(params.get("aging_period", 30)), int(params.get("num_periods", 4))
+    mirror: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
+    names: dict[str, str] = {}
+    docs: dict[str, list[str]] = defaultdict(list)
+    for party_id, name, doc_id, due, balance in con.execute(
+        f"SELECT {party}_id, {party}_name, id, coalesce(due_date, txn_date), balance FROM {table} "
+        "WHERE realm_id = ? AND NOT is_deleted AND balance <> 0 AND txn_date <= ?",
+        [realm_id, as_of],
+    ).fetchall():
+        bucket = _bucket((as_of - due).days, period, count)
+        mirror[(party_id, bucket)] += balance
+        mirror[(party_id, "Total")] += balance
+        names[party_id] = name or names.get(party_id, "")
+        docs[party_id].append(f"{table.title()} {doc_id}")
+    reported: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
+    for party_id, label, column, amount in con.execute(
+        "SELECT row_id, label, column_key, amount FROM report_cell WHERE realm_id = ? AND report = ? "
+        "AND period_key = ? AND row_type = 'data' AND amount IS NOT NULL",
+        [realm_id, report, period_key],
+    ).fetchall():
+        reported[(party_id, column)] += amount
+        names.setdefault(party_id, label)
+    result = Reconciliation(f"{'AP' if side == 'payable' else 'AR'} aging vs {report}", realm_id, as_of,
+                            sum((v for (_, c), v in mirror.items() if c == "Total"), ZERO),
+                            sum((v for (_, c), v in reported.items() if c == "Total"), ZERO))  # fmt: skip
+    for key in sorted(set(mirror) | set(reported), key=lambda k: (names.get(k[0], ""), k)):
+        result.compared += 1
+        if mirror.get(key, ZERO) != reported.get(key, ZERO):
+            party_id, column = key
+            result.differences.append(Difference(party_id, names.get(party_id, ""), column, mirror.get(key, ZERO),
+                                                 reported.get(key, ZERO), tuple(docs.get(party_id, ()))))  # fmt: skip
+    return result
+
+
+def cash_vs_balance_sheet(
+    con: duckdb.DuckDBPyConnection, realm_id: str, period_key: str | None = None
+) -> Reconciliation:
+    """Bank accounts' balances in the mirror vs the bank accounts of the newest stored BalanceSheet
+    (or the one of ``period_key``), per account."""
+    key, as_of, _ = _run(con, realm_id, "BalanceSheet", period_key)
+    mirror = {
+        str(i): (n, b)
+        for i, n, b in con.execute(
+            "SELECT id, name, current_balance FROM account WHERE realm_id = ? AND NOT is_deleted "
+            "AND account_type = 'Bank'",
+            [realm_id],
+        ).fetchall()
+    }
+    reported = {
+        str(i): (n, a)
+        for i, n, a in con.execute(
+            "SELECT row_id, label, amount FROM report_cell WHERE realm_id = ? AND report = 'BalanceSheet' "
+            "AND period_key = ? AND row_type = 'data' AND group_name = 'BankAccounts' AND column_key = 'total'",
+            [realm_id, key],
+        ).fetchall()
+    }
+    result = Reconciliation("cash vs BalanceSheet bank accounts", realm_id, as_of,
+                            sum((b or ZERO for _, b in mirror.values()), ZERO),
+                            sum((a for _, a in reported.values()), ZERO))  # fmt: skip
+    for account in sorted(set(mirror) | set(reported)):
+        result.compared += 1
+        m = mirror.get(account, ("", ZERO))[1] or ZERO
+        r = reported.get(account, ("", ZERO))[1]
+        if m != r:
+            name = (mirror.get(account) or reported.get(account) or ("", ZERO))[0]
+            result.differences.append(Difference(account, name, "balance", m, r, (f"Account {account}",)))
+    return result
+
+
+def net_income_vs_profit_and_loss(con: duckdb.DuckDBPyConnection, realm_id: str) -> Reconciliation:
+    """Net income per month derived from the mirrored transactions vs every stored monthly
+    ProfitAndLoss of the company; a month that differs names its mirrored documents."""
+    months = con.execute(
+        "SELECT r.period_key, c.amount FROM report_run r JOIN report_cell c USING (realm_id, report, period_key) "
+        "WHERE r.realm_id = ? AND r.report = 'ProfitAndLoss' AND c.row_type = 'grand_total' "
+        "AND c.group_name = 'NetIncome' AND c.column_key = 'total' AND length(r.period_key) = 7 "
+        "AND r.run_seq = (SELECT max(run_seq) FROM report_run x WHERE x.realm_id = r.realm_id "
+        "AND x.report = r.report AND x.period_key = r.period_key)",
+        [realm_id],
+    ).fetchall()
+    empty = {
+        k for (k,) in con.execute(
+            "SELECT period_key FROM report_run WHERE realm_id = ? AND report = 'ProfitAndLoss' AND no_data",
+            [realm_id],
+        ).fetchall()
+    }  # fmt: skip
+    reported = {k: a for k, a in months} | {k: ZERO for k in empty if k not in dict(months)}
+    tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    mirror: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    docs: dict[str, list[str]] = defaultdict(list)
+    for table, sign in NET_INCOME_SOURCES:
+        if table not in tables:
+            continue
+        for month, doc_id, amount in con.execute(
+            f"SELECT strftime(txn_date, '%Y-%m'), id, total_amt FROM {table} WHERE realm_id = ? AND NOT is_deleted "
+            "AND total_amt <> 0",
+            [realm_id],
+        ).fetchall():
+            if month in reported:
+                mirror[month] += sign * amount
+                docs[month].append(f"{table.title()} {doc_id}")
+    result = Reconciliation("net income by month vs ProfitAndLoss", realm_id, None,
+                            sum(mirror.values(), ZERO), sum(reported.values(), ZERO))  # fmt: skip
+    for month in sorted(reported):
+        result.compared += 1
+        if mirror.get(month, ZERO) != reported[month]:
+            result.differences.append(Difference(month, month, "net income", mirror.get(month, ZERO),
+                                                 reported[month], tuple(docs.get(month, ()))))  # fmt: skip
+    return result
+
+
+def documents_vs_transaction_list(con: duckdb.DuckDBPyConnection, realm_id: str, period_key: str) -> Reconciliation:
+    """The mirrored documents dated in a month vs QBO's TransactionList of that month: each document
+    one side lacks, or whose amount differs, is named."""
+    _, _, params = _run(con, realm_id, "TransactionList", period_key)
+    start, end = params["start_date"], params["end_date"]
+    reported: dict[tuple[str, str], Decimal] = {}
+    for label, txn_id, amount in con.execute(
+        "SELECT t.value, t.value_id, a.amount FROM report_cell t JOIN report_cell a "
+        "USING (realm_id, report, period_key, part_start, row_number) WHERE t.realm_id = ? "
+        "AND t.report = 'TransactionList' AND t.period_key = ? AND t.column_key = 'txn_type' "
+        "AND a.column_key = 'subt_nat_amount' AND t.row_type = 'data'",
+        [realm_id, period_key],
+    ).fetchall():
+        table = TRANSACTION_TYPES.get(label)
+        if table is not None:
+            reported[(table, str(txn_id))] = abs(amount)
+    tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    mirror: dict[tuple[str, str], Decimal] = {}
+    for table in sorted(set(TRANSACTION_TYPES.values()) & tables):
+        for doc_id, amount in con.execute(
+            f"SELECT id, total_amt FROM {table} WHERE realm_id = ? AND NOT is_deleted AND txn_date BETWEEN ? AND ? "
+            "AND total_amt <> 0",
+            [realm_id, start, end],
+        ).fetchall():
+            mirror[(table, str(doc_id))] = abs(amount)
+    result = Reconciliation(f"documents of {period_key} vs TransactionList", realm_id, None,
+                            sum(mirror.values(), ZERO), sum(reported.values(), ZERO))  # fmt: skip
+    for key in sorted(set(mirror) | set(reported)):
+        result.compared += 1
+        m, r = mirror.get(key, ZERO), reported.get(key, ZERO)
+        if m != r:
+            doc = f"{key[0].replace('_', ' ').title().replace(' ', '')} {key[1]}"
+            where = "only in QBO" if key not in mirror else "only in the mirror" if key not in reported else "amount"
+            result.differences.append(Difference(doc, f"{doc} ({where})", "amount", m, r, (doc,)))
+    return result
+
+
+__all__ = [
+    "NET_INCOME_SOURCES",
+    "Difference",
+    "MissingReportError",
+    "Reconciliation",
+    "aging_vs_report",
+    "cash_vs_balance_sheet",
+    "documents_vs_transaction_list",
+    "net_income_vs_profit_and_loss",
+]
