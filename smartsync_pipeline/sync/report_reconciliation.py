@@ -27,12 +27,41 @@ ZERO = Decimal("0.00")
 
 # Mirrored transactions that move net income, with their sign (income +, expense -). Entities added to
 # the registry that post to income or expense accounts belong here too.
-NET_INCOME_SOURCES: tuple[tuple[str, int], ...] = (("invoice", 1), ("bill", -1), ("purchase", -1))
+# Journal entries and deposits post to income or expense accounts line by line: (table, the line's
+# account ref path, SQL of the line's effect on net income given the line ``l``).
+NET_INCOME_LINES: tuple[tuple[str, str, str], ...] = (
+    ("journal_entry", "$.JournalEntryLineDetail.AccountRef.value",
+     "CASE WHEN l->>'$.JournalEntryLineDetail.PostingType' = 'Credit' THEN 1 ELSE -1 END"),
+    ("deposit", "$.DepositLineDetail.AccountRef.value", "1"),
+)  # fmt: skip
+NET_INCOME_SOURCES: tuple[tuple[str, int], ...] = (
+    ("invoice", 1), ("sales_receipt", 1), ("vendor_credit", 1),
+    ("bill", -1), ("purchase", -1), ("refund_receipt", -1), ("credit_memo", -1),
+)  # fmt: skip
+# What else makes up A/P and A/R besides open bills / invoices: credits (negative, by what is left of
+# them) and payments not applied to a document. Read from the raw JSON, so an entity counts as soon as
+# it is mirrored. (table, party ref, SQL of the open amount; positive = the party owes / is owed less.)
+AGING_CREDITS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "payable": (
+        ("vendor_credit", "VendorRef", "coalesce(TRY_CAST(raw->>'$.Balance' AS DECIMAL(18,2)), "
+                                       "TRY_CAST(raw->>'$.TotalAmt' AS DECIMAL(18,2)))"),
+        ("bill_payment", "VendorRef", "TRY_CAST(raw->>'$.TotalAmt' AS DECIMAL(18,2)) - coalesce(list_sum("
+                                      "CAST(json_extract(raw, '$.Line[*].Amount') AS DECIMAL(18,2)[])), 0)"),
+    ),
+    "receivable": (
+        ("credit_memo", "CustomerRef", "coalesce(TRY_CAST(raw->>'$.RemainingCredit' AS DECIMAL(18,2)), "
+                                       "TRY_CAST(raw->>'$.Balance' AS DECIMAL(18,2)), "
+                                       "TRY_CAST(raw->>'$.TotalAmt' AS DECIMAL(18,2)))"),
+        ("payment", "CustomerRef", "TRY_CAST(raw->>'$.UnappliedAmt' AS DECIMAL(18,2))"),
+    ),
+}  # fmt: skip
 # How TransactionList names the mirrored entities.
 TRANSACTION_TYPES = {
     "Bill": "bill", "Invoice": "invoice", "Payment": "payment", "Bill Payment (Check)": "bill_payment",
     "Bill Payment (Credit Card)": "bill_payment", "Expense": "purchase", "Check": "purchase",
-    "Credit Card Expense": "purchase", "Cash Expense": "purchase",
+    "Credit Card Expense": "purchase", "Cash Expense": "purchase", "Journal Entry": "journal_entry",
+    "Deposit": "deposit", "Transfer": "transfer", "Sales Receipt": "sales_receipt", "Refund": "refund_receipt",
+    "Credit Memo": "credit_memo", "Vendor Credit": "vendor_credit",
 }  # fmt: skip
 
 
@@ -120,6 +149,22 @@ def aging_vs_report(con: duckdb.DuckDBPyConnection, realm_id: str, side: str = "
         mirror[(party_id, "Total")] += balance
         names[party_id] = name or names.get(party_id, "")
         docs[party_id].append(f"{table.title()} {doc_id}")
+    tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    for credit_table, ref, open_sql in AGING_CREDITS[side]:
+        if credit_table not in tables:
+            continue
+        for party_id, name, doc_id, day, amount in con.execute(
+            f"SELECT raw->>'$.{ref}.value', raw->>'$.{ref}.name', id, txn_date, {open_sql} FROM {credit_table} "
+            "WHERE realm_id = ? AND NOT is_deleted AND txn_date <= ?",
+            [realm_id, as_of],
+        ).fetchall():
+            if not amount:
+                continue
+            bucket = _bucket((as_of - day).days, period, count)
+            mirror[(party_id, bucket)] -= amount
+            mirror[(party_id, "Total")] -= amount
+            names[party_id] = names.get(party_id) or name or ""
+            docs[party_id].append(f"{credit_table.replace('_', ' ').title().replace(' ', '')} {doc_id}")
     reported: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
     for party_id, label, column, amount in con.execute(
         "SELECT row_id, label, column_key, amount FROM report_cell WHERE realm_id = ? AND report = ? "
@@ -207,6 +252,21 @@ def net_income_vs_profit_and_loss(con: duckdb.DuckDBPyConnection, realm_id: str)
             if month in reported:
                 mirror[month] += sign * amount
                 docs[month].append(f"{table.title()} {doc_id}")
+    for table, account_path, sign_sql in NET_INCOME_LINES:
+        if table not in tables:
+            continue
+        for month, doc_id, amount in con.execute(
+            f"""SELECT strftime(TRY_CAST(d.raw->>'$.TxnDate' AS DATE), '%Y-%m'), d.id,
+                       sum({sign_sql} * TRY_CAST(l->>'$.Amount' AS DECIMAL(18,2)))
+                FROM {table} d, unnest(CAST(json_extract(d.raw, '$.Line') AS JSON[])) AS t(l)
+                JOIN account a ON a.realm_id = d.realm_id AND a.id = l->>'{account_path}'
+                WHERE d.realm_id = ? AND NOT d.is_deleted AND a.classification IN ('Revenue', 'Expense')
+                GROUP BY ALL""",
+            [realm_id],
+        ).fetchall():
+            if month in reported and amount:
+                mirror[month] += amount
+                docs[month].append(f"{table.replace('_', ' ').title().replace(' ', '')} {doc_id}")
     result = Reconciliation("net income by month vs ProfitAndLoss", realm_id, None,
                             sum(mirror.values(), ZERO), sum(reported.values(), ZERO))  # fmt: skip
     for month in sorted(reported):
@@ -215,6 +275,9 @@ def net_income_vs_profit_and_loss(con: duckdb.DuckDBPyConnection, realm_id: str)
             result.differences.append(Difference(month, month, "net income", mirror.get(month, ZERO),
                                                  reported[month], tuple(docs.get(month, ()))))  # fmt: skip
     return result
+
+
+_AMOUNT_SQL = "coalesce(TRY_CAST(raw->>'$.TotalAmt' AS DECIMAL(18,2)), TRY_CAST(raw->>'$.Amount' AS DECIMAL(18,2)))"
 
 
 def documents_vs_transaction_list(con: duckdb.DuckDBPyConnection, realm_id: str, period_key: str) -> Reconciliation:
@@ -237,11 +300,12 @@ def documents_vs_transaction_list(con: duckdb.DuckDBPyConnection, realm_id: str,
     mirror: dict[tuple[str, str], Decimal] = {}
     for table in sorted(set(TRANSACTION_TYPES.values()) & tables):
         for doc_id, amount in con.execute(
-            f"SELECT id, total_amt FROM {table} WHERE realm_id = ? AND NOT is_deleted AND txn_date BETWEEN ? AND ? "
-            "AND total_amt <> 0",
+            f"SELECT id, {_AMOUNT_SQL} AS amount FROM {table} WHERE realm_id = ? AND NOT is_deleted "
+            "AND TRY_CAST(raw->>'$.TxnDate' AS DATE) BETWEEN ? AND ?",
             [realm_id, start, end],
         ).fetchall():
-            mirror[(table, str(doc_id))] = abs(amount)
+            if amount:
+                mirror[(table, str(doc_id))] = abs(amount)
     result = Reconciliation(f"documents of {period_key} vs TransactionList", realm_id, None,
                             sum(mirror.values(), ZERO), sum(reported.values(), ZERO))  # fmt: skip
     for key in sorted(set(mirror) | set(reported)):

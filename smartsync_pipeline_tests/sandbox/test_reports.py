@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from smartsync_pipeline.entities.registry import find_entity
 from smartsync_pipeline.entities.reports import REPORTS, report
 from smartsync_pipeline.qbo.report_document import DATA, GRAND_TOTAL, SECTION_SUMMARY, ReportDocument, parse_report
 from smartsync_pipeline_tests.sandbox.api_session import SandboxApi
@@ -81,21 +82,51 @@ def test_cash_flow_ends_at_the_bank_total_of_the_balance_sheet_and_the_accounts(
     assert bank == sum((_cents(a["CurrentBalance"]) for a in banks), Decimal(0))
 
 
+# What else makes up A/P and A/R, when the sandbox has the entity: credits (by what is left of them)
+# and payments not applied to a document.
+CREDITS = {"Bill": (("VendorCredit", ("Balance",)), ("BillPayment", None)),
+           "Invoice": (("CreditMemo", ("RemainingCredit", "Balance")), ("Payment", None))}  # fmt: skip
+
+
+def _open_amounts(api: SandboxApi, entity: str, party: str) -> list[tuple[str, Decimal]]:
+    """(party id, open amount) of every open item: documents positive, credits and unapplied payments negative."""
+    out = [(d[party]["value"], _cents(d["Balance"])) for d in _all(api, entity) if _cents(d["Balance"]) != 0]
+    for credit, fields in CREDITS[entity]:
+        if find_entity(credit) is None:
+            continue
+        for obj in _all(api, credit):
+            if fields is None:  # a payment: what its lines do not apply
+                left = _cents(obj["TotalAmt"]) - sum((_cents(ln.get("Amount")) for ln in obj.get("Line") or []),
+                                                     Decimal(0))  # fmt: skip
+            else:
+                left = next((_cents(obj[f]) for f in fields if f in obj), _cents(obj.get("TotalAmt")))
+            if left:
+                out.append((obj[party]["value"], -left))
+    return out
+
+
 @pytest.mark.parametrize(("name", "entity"), [("AgedPayables", "Bill"), ("AgedReceivables", "Invoice")])
 def test_aging_totals_equal_the_open_documents(api, name: str, entity: str) -> None:
     doc = _report(api, name)
     assert [c.title for c in doc.columns[1:]] == ["Current", "1 - 30", "31 - 60", "61 - 90", "91 and over", "Total"]
-    open_docs = [d for d in _all(api, entity) if _cents(d["Balance"]) != 0]
-    grand = doc.grand_totals()["GrandTotal"]
-    assert grand["Total"] == sum((_cents(d["Balance"]) for d in open_docs), Decimal(0)) != 0
-    # Bucket by bucket, the party rows add up to the grand total; parties are the documents' parties.
-    assert {k: v for k, v in doc.sum_of(DATA).items() if k in grand} == grand
     party = "VendorRef" if entity == "Bill" else "CustomerRef"
-    assert {c.row_id for c in doc.cells if c.row_type == DATA} == {d[party]["value"] for d in open_docs}
+    items = _open_amounts(api, entity, party)
+    grand = doc.grand_totals()["GrandTotal"]
+    assert grand["Total"] == sum((amount for _, amount in items), Decimal(0)) != 0
+    # Bucket by bucket, the party rows add up to the grand total; parties are the open items' parties.
+    assert {k: v for k, v in doc.sum_of(DATA).items() if k in grand} == grand
+    per_party: dict[str, Decimal] = {}
+    for party_id, amount in items:
+        per_party[party_id] = per_party.get(party_id, Decimal(0)) + amount
+    assert {c.row_id for c in doc.cells if c.row_type == DATA} == {p for p, v in per_party.items() if v}
     # A different aging layout moves amounts between buckets, never changes the total.
     wide = _report(api, name, aging_period=15, num_periods=6)
     assert [c.title for c in wide.columns][-2:] == ["76 and over", "Total"]
     assert wide.grand_totals()["GrandTotal"]["Total"] == grand["Total"]
+
+
+POSTING_ENTITIES = ("Bill", "Invoice", "Payment", "BillPayment", "Purchase", "JournalEntry", "Deposit", "Transfer",
+                    "SalesReceipt", "RefundReceipt", "CreditMemo", "VendorCredit")  # fmt: skip
 
 
 def _all(api: SandboxApi, entity: str) -> list[dict[str, Any]]:
@@ -114,13 +145,18 @@ def test_transaction_list_and_general_ledger_cover_every_document_of_the_month(a
     tl = _report(api, "TransactionList", start_date=start.isoformat(), end_date=today.isoformat())
     listed = {(c.value, c.value_id) for c in tl.cells if c.column.key == "txn_type"}
     expected = set()
-    for entity in ("Bill", "Invoice", "Payment", "BillPayment", "Purchase"):
+    for entity in POSTING_ENTITIES:
+        if find_entity(entity) is None:
+            continue
         for obj in _all(api, entity):
-            if start.isoformat() <= obj["TxnDate"] <= today.isoformat():
+            amount = obj.get("TotalAmt", obj.get("Amount"))
+            if start.isoformat() <= obj["TxnDate"] <= today.isoformat() and amount and _cents(amount) != 0:
                 expected.add((entity, obj["Id"]))
     assert len(listed) == len(expected) > 0
     names = {"Bill Payment (Check)": "BillPayment", "Bill Payment (Credit Card)": "BillPayment",
-             "Expense": "Purchase", "Check": "Purchase", "Credit Card Expense": "Purchase"}  # fmt: skip
+             "Expense": "Purchase", "Check": "Purchase", "Credit Card Expense": "Purchase",
+             "Journal Entry": "JournalEntry", "Sales Receipt": "SalesReceipt", "Refund": "RefundReceipt",
+             "Credit Memo": "CreditMemo", "Vendor Credit": "VendorCredit"}  # fmt: skip
     assert {(names.get(label, label), ident) for label, ident in listed} == expected
     gl = _report(api, "GeneralLedger", start_date=start.isoformat(), end_date=today.isoformat())
     postings = [c for c in gl.cells if c.row_type == DATA and c.column.key == "subt_nat_amount"]
