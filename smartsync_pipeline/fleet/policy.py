@@ -196,12 +196,23 @@ class FleetPolicy:
 
     # -- fleet membership
 
-    def add_company(self, company: str, covered: Mapping[str, float | None] | None = None) -> None:
-        """Start scheduling ``company``; ``covered`` per entity as in ``CompanyState`` (missing: never)."""
+    def add_company(
+        self,
+        company: str,
+        covered: Mapping[str, float | None] | None = None,
+        *,
+        in_flight: bool = False,
+        not_before: float = -INF,
+    ) -> None:
+        """Start scheduling ``company``; ``covered`` per entity as in ``CompanyState`` (missing: never).
+        ``in_flight``: a sync of it is already running elsewhere; ``not_before``: backing off."""
         given = covered or {}
-        state = CompanyState(company, {t.name: given.get(t.name) for t in self.plan.timings})
+        state = CompanyState(
+            company, {t.name: given.get(t.name) for t in self.plan.timings}, in_flight=in_flight, not_before=not_before
+        )
         self.companies[company] = state
-        self._push_sweep(state)
+        if not in_flight:
+            self._push_sweep(state)
 
     def remove_company(self, company: str) -> None:
         self.companies.pop(company, None)  # its heap entries are skipped when popped
@@ -266,6 +277,15 @@ class FleetPolicy:
         if not self._take(self._sweeps, "sweep_version", now, orders, sweep_limit):
             self.sweeps_deferred += 1
         return make_batches(orders, free_workers, self.config)
+
+    def record_spend(self, at: float, calls: int) -> None:
+        """Calls made at ``at`` outside this instance's orders (e.g. restored from a sensor cursor)."""
+        self._record_spend(at, calls)
+
+    def spend_ledger(self, now: float) -> list[tuple[float, int]]:
+        """The (time, calls) entries of the last 24 hours, oldest first."""
+        self._trim_spend(now)
+        return list(self._spend)
 
     def spent_last_day(self, now: float) -> int:
         """Calls issued in the 24 hours before ``now`` (planned, corrected by what syncs reported)."""

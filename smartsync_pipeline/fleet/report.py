@@ -39,7 +39,8 @@ class SimulationReport:
     peak_requests_per_minute: int = 0
     max_concurrent_per_company: int = 0
     throttled_calls: int = 0
-    runs: int = 0
+    runs: int = 0  # Dagster runs started
+    companies_in_runs: int = 0  # company syncs in the runs started
     max_companies_per_run: int = 0
     worker_utilisation: float = 0.0
     sweeps_deferred: int = 0  # policy ticks on which the budget guard held due sweeps back
@@ -88,7 +89,7 @@ class SimulationReport:
             "dagster_runs": self.runs,
             "dagster_runs_per_hour": round(self.runs_per_hour, 1),
             "companies_per_run": {
-                "mean": round(self.orders / self.runs, 2) if self.runs else 0.0,
+                "mean": round(self.companies_in_runs / self.runs, 2) if self.runs else 0.0,
                 "max": self.max_companies_per_run,
             },
             "worker_utilisation": round(self.worker_utilisation, 4),

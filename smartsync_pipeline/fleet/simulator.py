@@ -147,13 +147,14 @@ class FleetSimulation:
         calls_by_company = [0] * settings.companies
         calls_by_reason: dict[str, int] = {}
         windows: dict[int, deque[float]] = {}
-        stats = {"orders": 0, "planned": 0, "runs": 0, "max_batch": 0, "peak": 0, "throttled": 0}
+        stats = {"orders": 0, "planned": 0, "runs": 0, "run_companies": 0, "max_batch": 0, "peak": 0, "throttled": 0}
         busy = 0.0
 
         def start(batch: Batch, now: float) -> None:
             nonlocal idle
             idle -= 1
             stats["runs"] += 1
+            stats["run_companies"] += len(batch.orders)
             stats["max_batch"] = max(stats["max_batch"], len(batch.orders))
             push(now + model.run_overhead_seconds, SYNC_START, _Run(batch, now))
 
@@ -250,6 +251,7 @@ class FleetSimulation:
             max_concurrent_per_company=1 if stats["orders"] else 0,
             throttled_calls=stats["throttled"],
             runs=stats["runs"],
+            companies_in_runs=stats["run_companies"],
             max_companies_per_run=stats["max_batch"],
             worker_utilisation=min(1.0, busy / (settings.workers * self.horizon)),
             sweeps_deferred=self.policy.sweeps_deferred,
