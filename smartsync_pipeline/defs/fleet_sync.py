@@ -102,10 +102,14 @@ def fleet_run_request(batch: Batch, run_key: str) -> dg.RunRequest:
     )
 
 
+def syncs_of_run(run: dg.DagsterRun) -> list[dict]:
+    """The (company, entities) items of a ``fleet_sync`` run, from its run config."""
+    return list(run.run_config.get("ops", {}).get(FLEET_SYNC_OP, {}).get("config", {}).get("syncs", []))
+
+
 def realms_of_run(run: dg.DagsterRun) -> list[str]:
-    """The companies a ``fleet_sync`` run syncs, from its run config."""
-    syncs = run.run_config.get("ops", {}).get(FLEET_SYNC_OP, {}).get("config", {}).get("syncs", [])
-    return [s["realm_id"] for s in syncs]
+    """The companies a ``fleet_sync`` run syncs."""
+    return [item["realm_id"] for item in syncs_of_run(run)]
 
 
 def fleet_runs_in_flight(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:

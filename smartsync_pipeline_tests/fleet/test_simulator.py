@@ -95,6 +95,7 @@ def test_calls_counted_are_exactly_the_calls_of_the_orders_the_policy_made() -> 
     assert report.planned_calls == report.total_calls + sum(
         o.planned_calls for key, (_, o) in ordered.items() if key not in started
     )
+    assert sim.policy.spent_last_day(settings.hours * HOUR) == report.planned_calls  # the guard's ledger agrees
     assert all(len(b.orders) <= settings.policy.max_batch for _, b in batches)
     assert report.max_companies_per_run == max(len(b.orders) for _, b in batches)
 

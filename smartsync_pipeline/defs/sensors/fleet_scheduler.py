@@ -35,7 +35,7 @@ from smartsync_pipeline.defs.fleet_sync import (
     fleet_runs_in_flight,
     fleet_sync_job,
     realms_in_fleet_runs,
-    realms_of_run,
+    syncs_of_run,
 )
 from smartsync_pipeline.defs.jobs import fleet_freshness_job
 from smartsync_pipeline.defs.partitions import connected_realms
@@ -197,10 +197,9 @@ def failed_fleet_realms(instance: dg.DagsterInstance, since: float) -> dict[str,
     )
     out: dict[str, list[str]] = {}
     for run in runs:
-        syncs = run.run_config.get("ops", {}).get("fleet_sync_companies", {}).get("config", {}).get("syncs", [])
         named = run.tags.get(FAILED_REALMS_TAG)
-        failed = set(named.split(",")) if named else set(realms_of_run(run))
-        for item in syncs:
+        failed = set(named.split(",")) if named else {item["realm_id"] for item in syncs_of_run(run)}
+        for item in syncs_of_run(run):
             if item["realm_id"] in failed:
                 out[item["realm_id"]] = list(item.get("entities") or [spec.name for spec in ENTITIES])
     return out
