@@ -147,7 +147,17 @@ class FleetSimulation:
         calls_by_company = [0] * settings.companies
         calls_by_reason: dict[str, int] = {}
         windows: dict[int, deque[float]] = {}
-        stats = {"orders": 0, "planned": 0, "runs": 0, "run_companies": 0, "max_batch": 0, "peak": 0, "throttled": 0}
+        running: dict[int, int] = {}  # syncs (hence requests: a sync's calls are sequential) per company
+        stats = {
+            "orders": 0,
+            "planned": 0,
+            "runs": 0,
+            "run_companies": 0,
+            "max_batch": 0,
+            "peak": 0,
+            "throttled": 0,
+            "concurrent": 0,
+        }
         busy = 0.0
 
         def start(batch: Batch, now: float) -> None:
@@ -184,6 +194,10 @@ class FleetSimulation:
                 run: _Run = payload  # type: ignore[assignment]
                 order = run.batch.orders[run.index]
                 k = self._index[order.company]
+                running[k] = running.get(k, 0) + 1
+                stats["concurrent"] = max(stats["concurrent"], running[k])
+                if running[k] > model.concurrent_per_company:  # QBO would answer 429
+                    stats["throttled"] += 1
                 objects = sum(self._unseen_until(k, name, now) for name in order.cdc_entities)
                 calls = (math.ceil(objects / model.cdc_max_objects) or 1) if order.cdc_entities else 0
                 calls += 2 * len(order.query_entities)
@@ -211,6 +225,7 @@ class FleetSimulation:
                 run, covered_at, calls = payload  # type: ignore[misc]
                 order = run.batch.orders[run.index]
                 k = self._index[order.company]
+                running[k] -= 1
                 for name in order.entities:
                     self._cover(k, name, covered_at, now)
                 in_flight.discard(order.company)
@@ -248,7 +263,7 @@ class FleetSimulation:
             orders=stats["orders"],
             planned_calls=stats["planned"],
             peak_requests_per_minute=stats["peak"],
-            max_concurrent_per_company=1 if stats["orders"] else 0,
+            max_concurrent_per_company=stats["concurrent"],
             throttled_calls=stats["throttled"],
             runs=stats["runs"],
             companies_in_runs=stats["run_companies"],
