@@ -28,6 +28,10 @@ FLEET_SYNC_JOB = "fleet_sync"
 FLEET_SYNC_OP = "fleet_sync_companies"
 FAILED_REALMS_TAG = "smartsync/failed_realms"
 BATCH_SIZE_TAG = "smartsync/fleet_batch_size"
+# Run monitoring ends a run past this (a SIGKILLed worker otherwise stays STARTED, and its companies
+# would look busy to the scheduler forever); the scheduler then retries its companies.
+MAX_RUNTIME_TAG = "dagster/max_runtime"
+MAX_RUNTIME_SECONDS = 3600
 
 
 class CompanySync(dg.Config):
@@ -98,7 +102,7 @@ def fleet_run_request(batch: Batch, run_key: str) -> dg.RunRequest:
         run_key=run_key,
         job_name=FLEET_SYNC_JOB,
         run_config={"ops": {FLEET_SYNC_OP: {"config": {"syncs": syncs}}}},
-        tags={**trigger_tags("sensor"), BATCH_SIZE_TAG: str(len(syncs))},
+        tags={**trigger_tags("sensor"), BATCH_SIZE_TAG: str(len(syncs)), MAX_RUNTIME_TAG: str(MAX_RUNTIME_SECONDS)},
     )
 
 

@@ -96,6 +96,7 @@ def test_a_webhook_is_held_then_synced_with_exactly_its_entity_and_the_tick_read
     request = fleet_run_request(batch, "k")
     syncs = request.run_config["ops"][FLEET_SYNC_OP]["config"]["syncs"]
     assert syncs == [{"realm_id": "9042", "entities": ["Invoice"], "trigger": "webhook", "mode": "auto"}]
+    assert request.tags["dagster/max_runtime"] == "3600" and request.tags["smartsync/trigger"] == "sensor"
 
 
 def test_a_sweep_is_due_only_past_the_budget_plans_interval() -> None:

@@ -190,10 +190,15 @@ def plan_fleet_tick(
 
 def failed_fleet_realms(instance: dg.DagsterInstance, since: float) -> dict[str, list[str]]:
     """Companies whose ``fleet_sync`` failed in runs that ended after ``since``: realm -> entities.
-    A run that failed as a whole (killed, crashed) counts every company it had."""
+    A run that failed or was canceled as a whole (crashed, past its max runtime) counts every company
+    it had."""
     after = datetime.fromtimestamp(since, UTC)
     runs = instance.get_runs(
-        filters=dg.RunsFilter(job_name=fleet_sync_job.name, statuses=[dg.DagsterRunStatus.FAILURE], updated_after=after)
+        filters=dg.RunsFilter(
+            job_name=fleet_sync_job.name,
+            statuses=[dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED],
+            updated_after=after,
+        )
     )
     out: dict[str, list[str]] = {}
     for run in runs:
