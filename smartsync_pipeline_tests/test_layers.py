@@ -26,6 +26,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "smart": ("sync", "mirror", "entities", "home", "locking", "qbo.errors", "qbo.credentials"),
     "services": ("smart.sync_service",),
     "orchestrators": ("services",),
+    "fleet": ("entities",),
 }
 # Third-party modules a layer must never import.
 FORBIDDEN: dict[str, tuple[str, ...]] = {
@@ -36,6 +37,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "sync": ("dagster",),
     "services": ("duckdb", "pyarrow", "requests", "urllib3", "dagster"),
     "orchestrators": ("duckdb", "pyarrow", "requests", "urllib3", "dagster", "pandas"),
+    "fleet": ("duckdb", "pyarrow", "requests", "urllib3", "dagster", "pandas"),
 }
 
 

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "instance": "smartsync_pipeline.cli.instance_commands:instance",
     "sandbox": "smartsync_pipeline.cli.sandbox_commands:sandbox",
     "webhooks": "smartsync_pipeline.cli.webhook_commands:webhooks",
+    "fleet": "smartsync_pipeline.cli.fleet_commands:fleet",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from smartsync_pipeline.defs.assets.change_log import CHANGE_LOG_KEY
+from smartsync_pipeline.defs.assets.fleet_freshness import FLEET_FRESHNESS_KEY
 from smartsync_pipeline.defs.assets.mirrors import MIRROR_KEYS
 
 mirror_sync_job = dg.define_asset_job(
@@ -17,4 +18,10 @@ change_log_audit_job = dg.define_asset_job(
     "change_log_audit",
     selection=dg.AssetSelection.assets(CHANGE_LOG_KEY),
     description="Verify the change log's hash chain and archive new changes to Parquet.",
+)
+
+fleet_freshness_job = dg.define_asset_job(
+    "fleet_freshness",
+    selection=dg.AssetSelection.assets(FLEET_FRESHNESS_KEY),
+    description="Summarise the fleet's freshness per entity (companies within / over window).",
 )
