@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "instance": "smartsync_pipeline.cli.instance_commands:instance",
     "sandbox": "smartsync_pipeline.cli.sandbox_commands:sandbox",
     "webhooks": "smartsync_pipeline.cli.webhook_commands:webhooks",
+    "serve": "smartsync_pipeline.cli.serve_command:serve",
+    "keys": "smartsync_pipeline.cli.key_commands:keys",
 }
 
 
