@@ -15,6 +15,7 @@ from smartsync_pipeline.api import problems
 from smartsync_pipeline.api.access_log import AccessLogMiddleware
 from smartsync_pipeline.api.context import ApiContext
 from smartsync_pipeline.api.settings import ApiSettings
+from smartsync_pipeline.inbox.store import WebhookInbox
 
 DESCRIPTION = """Fast answers about a QuickBooks Online company from a local mirror when it is fresh,
 live from QuickBooks when it is not.
@@ -32,7 +33,8 @@ live from QuickBooks when it is not.
 """
 
 
-def create_app(settings: ApiSettings) -> FastAPI:
+def create_app(settings: ApiSettings, *, inbox: WebhookInbox | None = None) -> FastAPI:
+    """The app; ``inbox``: an open webhook inbox to use instead of the home's."""
     ctx = ApiContext(settings)
 
     @asynccontextmanager
@@ -79,7 +81,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     if settings.webhook_verifier:
         from smartsync_pipeline.api.routes import webhooks
 
-        app.state.webhooks = webhooks.WebhookEndpoint(settings)
+        app.state.webhooks = webhooks.WebhookEndpoint(settings, inbox)
         app.include_router(webhooks.router)
     app.add_middleware(AccessLogMiddleware)
     return app

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from smartsync_pipeline.api.keys import KeyStore
 from smartsync_pipeline.api.pool import BlockingPool
@@ -17,7 +17,9 @@ from smartsync_pipeline.api.rate_limit import KeyRateLimiter
 from smartsync_pipeline.api.settings import ApiSettings
 from smartsync_pipeline.qbo.credentials import CompanyStore
 from smartsync_pipeline.qbo.secrets import redact
-from smartsync_pipeline.smart.reader import SmartReader
+
+if TYPE_CHECKING:
+    from smartsync_pipeline.smart.reader import SmartReader
 
 T = TypeVar("T")
 log = logging.getLogger("smartsync.api")
@@ -26,7 +28,7 @@ log = logging.getLogger("smartsync.api")
 @dataclass
 class ApiContext:
     settings: ApiSettings
-    reader: SmartReader = field(init=False)
+    _reader: SmartReader | None = None
     pool: BlockingPool = field(init=False)
     keys: KeyStore = field(init=False)
     limiter: KeyRateLimiter = field(default_factory=KeyRateLimiter)
@@ -36,9 +38,23 @@ class ApiContext:
 
     def __post_init__(self) -> None:
         home = self.settings.home
-        self.reader = SmartReader(smartsync_home=str(home.root), **self.settings.reader_options)
+        self._reader_lock = threading.Lock()
         self.pool = BlockingPool(self.settings.workers)
         self.keys = KeyStore(home)
+
+    @property
+    def reader(self) -> SmartReader:
+        """The one SmartReader of this process (created on first use: a webhook-only server never
+        pays for the read path's imports)."""
+        if self._reader is None:
+            with self._reader_lock:
+                if self._reader is None:
+                    from smartsync_pipeline.smart.reader import SmartReader
+
+                    self._reader = SmartReader(
+                        smartsync_home=str(self.settings.home.root), **self.settings.reader_options
+                    )
+        return self._reader
 
     # -- businesses ------------------------------------------------------------------------------
 
@@ -100,4 +116,5 @@ class ApiContext:
 
     def close(self) -> None:
         self.pool.shutdown()
-        self.reader.snapshots().close()
+        if self._reader is not None:
+            self._reader.snapshots().close()

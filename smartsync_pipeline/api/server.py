@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
 import threading
 from typing import Any
@@ -55,9 +56,18 @@ def make_server(app: Any, *, read_timeout: float = 10.0, graceful_seconds: float
     return uvicorn.Server(config)
 
 
-def serve(app: Any, sock: socket.socket, *, read_timeout: float = 10.0) -> None:
-    """Serve in the foreground until SIGINT/SIGTERM, then shut down gracefully."""
-    make_server(app, read_timeout=read_timeout).run(sockets=[sock])
+def serve(app: Any, sock: socket.socket, *, read_timeout: float = 10.0) -> list[int]:
+    """Serve in the foreground until SIGINT/SIGTERM, then shut down gracefully and return the signals
+    that stopped it. (uvicorn re-raises them after its shutdown; our handlers make that a no-op, so
+    a stop by signal is a clean exit 0.)"""
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda s, f: received.append(s)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        make_server(app, read_timeout=read_timeout).run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return received
 
 
 class ServedApp:

@@ -68,6 +68,7 @@ class WebhookEndpoint:
         self._pool = BlockingPool(2)  # its own threads: a slow QBO refresh never delays a 200
         self._counts = dict.fromkeys((f.name for f in fields(ReceiverCounters)), 0)
         self._counts_lock = threading.Lock()
+        self.in_flight = 0  # deliveries holding a slot now
 
     def __repr__(self) -> str:
         return f"WebhookEndpoint(inbox={self.inbox!r})"
@@ -133,32 +134,39 @@ class WebhookEndpoint:
             self.count("busy")
             return _answer(503, "too many deliveries at once; retry", headers={"Retry-After": "1"}, close=True)
         async with self._slots:
-            length = self._declared_length(request)
-            if isinstance(length, JSONResponse):
-                return length
-            body = bytearray()
+            self.in_flight += 1
             try:
-                async for chunk in request.stream():
-                    body += chunk
-                    if len(body) > length:
-                        self.count("rejected_payload")
-                        return _answer(400, "body longer than its Content-Length", close=True)
-            except ClientDisconnect:
-                return None  # hung up (or cut off by the read deadline) mid-body: nobody to answer
-            if not verify_signature(self._verifier, bytes(body), request.headers.get(SIGNATURE_HEADER)):
-                self.count("rejected_signature")
-                return _answer(401, "missing or invalid intuit-signature")
-            try:
-                batch = parse_webhook_batch(bytes(body), max_bytes=self.max_body_bytes)
-            except WebhookPayloadError as exc:
-                self.count("rejected_payload")
-                return _answer(400, str(exc))
-            try:
-                result = await self._pool.run(self.inbox.add, batch.events)  # committed before we answer
-            except Exception as exc:
-                self.count("errors")
-                log.error("webhook receiver could not store a delivery: %s", type(exc).__name__)
-                return _answer(500, "internal error: the delivery was not stored; retry", close=True)
+                return await self._deliver(request)
+            finally:
+                self.in_flight -= 1
+
+    async def _deliver(self, request: Request) -> JSONResponse | None:
+        length = self._declared_length(request)
+        if isinstance(length, JSONResponse):
+            return length
+        body = bytearray()
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > length:
+                    self.count("rejected_payload")
+                    return _answer(400, "body longer than its Content-Length", close=True)
+        except ClientDisconnect:
+            return None  # hung up (or cut off by the read deadline) mid-body: nobody to answer
+        if not verify_signature(self._verifier, bytes(body), request.headers.get(SIGNATURE_HEADER)):
+            self.count("rejected_signature")
+            return _answer(401, "missing or invalid intuit-signature")
+        try:
+            batch = parse_webhook_batch(bytes(body), max_bytes=self.max_body_bytes)
+        except WebhookPayloadError as exc:
+            self.count("rejected_payload")
+            return _answer(400, str(exc))
+        try:
+            result = await self._pool.run(self.inbox.add, batch.events)  # committed before we answer
+        except Exception as exc:
+            self.count("errors")
+            log.error("webhook receiver could not store a delivery: %s", type(exc).__name__)
+            return _answer(500, "internal error: the delivery was not stored; retry", close=True)
         self.count("accepted")
         self.count("events_stored", result.stored)
         self.count("duplicates", result.duplicates)
