@@ -84,4 +84,46 @@ def create_app(settings: ApiSettings, *, inbox: WebhookInbox | None = None) -> F
         app.state.webhooks = webhooks.WebhookEndpoint(settings, inbox)
         app.include_router(webhooks.router)
     app.add_middleware(AccessLogMiddleware)
+    _document_400_not_422(app)
     return app
+
+
+def _document_400_not_422(app: FastAPI) -> None:
+    """Bad parameters are 400 problems here (``problems.install``), not FastAPI's 422: say so in the
+    document too."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            doc = build()
+            for path in doc.get("paths", {}).values():
+                for operation in path.values():
+                    operation.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                doc.get("components", {}).get("schemas", {}).pop(name, None)
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def openapi_document(*, oauth: bool = True, webhooks: bool = True) -> dict:
+    """The OpenAPI document of a server configured so, built without serving (docs, tests)."""
+    import tempfile
+
+    from smartsync_pipeline.api.settings import OAuthApp
+    from smartsync_pipeline.home import Home
+
+    with tempfile.TemporaryDirectory(prefix="smartsync-openapi-") as folder:
+        settings = ApiSettings(
+            home=Home(folder),
+            oauth_app=OAuthApp("client-id", "client-secret") if oauth else None,
+            webhook_verifier="verifier" if webhooks else None,
+        )
+        app = create_app(settings)
+        try:
+            return app.openapi()
+        finally:
+            if app.state.webhooks is not None:
+                app.state.webhooks.close()
+            app.state.ctx.close()

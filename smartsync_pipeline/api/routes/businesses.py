@@ -18,7 +18,7 @@ from smartsync_pipeline.api.context import ApiContext
 from smartsync_pipeline.api.keys import ApiKey
 from smartsync_pipeline.api.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, keyset_page
 from smartsync_pipeline.api.representation import Computed, respond, wants_html
-from smartsync_pipeline.api.routes.documented import cache_control_header, ok
+from smartsync_pipeline.api.routes.documented import AUTH_ERRORS, cache_control_header, ok, problem
 from smartsync_pipeline.orchestrators.digest import BURN_WINDOW_DAYS, DigestDataOrchestrator, assemble
 from smartsync_pipeline.orchestrators.digest_report import to_html
 from smartsync_pipeline.qbo.credentials import CompanyStore
@@ -69,7 +69,10 @@ def _documents(
     return Computed(provenances, build, today, next_cursor)
 
 
-@router.get("/businesses", response_model=models.Businesses, summary="The businesses this key may read")
+@router.get(
+    "/businesses", response_model=models.Businesses, summary="The businesses this key may read",
+    responses={**AUTH_ERRORS, 400: problem("a bad header")},
+)  # fmt: skip
 async def list_businesses(request: Request, key: ApiKey = Reader) -> Response:
     ctx = _ctx(request)
 
