@@ -135,11 +135,11 @@ class KeyStore:
         """A new key; returns its record and the full key text (shown once, never stored)."""
         businesses = tuple(dict.fromkeys(b.strip() for b in businesses if b.strip()))
         scopes = tuple(dict.fromkeys(s.strip() for s in scopes if s.strip()))
-        if not businesses:
-            raise KeyRequestError("a key needs at least one business (a realm id, or * for all)")
         bad = [b for b in businesses if b != ALL_BUSINESSES and not _BUSINESS.match(b)]
         if bad:
             raise KeyRequestError(f"not a business id: {', '.join(map(repr, bad))}")
+        if not businesses and "connect" not in scopes:
+            raise KeyRequestError("a key needs at least one business (a realm id, or * for all)")
         unknown = [s for s in scopes if s not in SCOPES]
         if unknown or not scopes:
             raise KeyRequestError(f"scopes must be among {', '.join(SCOPES)}; got {', '.join(scopes) or 'none'}")

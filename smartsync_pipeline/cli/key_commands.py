@@ -23,7 +23,7 @@ def keys() -> None:
 
 @keys.command("create")
 @click.option("--name", default="", help="who or what uses the key")
-@click.option("--business", "businesses", multiple=True, required=True, help="realm id (repeat), or * for all")
+@click.option("--business", "businesses", multiple=True, help="realm id (repeat), or * for all")
 @click.option("--scope", "scopes", multiple=True, default=("read",), show_default=True, help="read and/or connect")
 @click.option("--rate", default=600, show_default=True, type=click.IntRange(1, 1_000_000), help="requests per minute")
 @click.option("--json", "as_json", is_flag=True)

@@ -37,6 +37,7 @@ def oauth_app_from(path: str | None):
         if missing:
             raise click.BadParameter(f"{path} lacks {', '.join(missing)}", param_hint="--oauth-app")
         fields = ("authorize_url", "token_url", "api_base", "scope")
+        fields += ("webhook_verifier",)
         return OAuthApp(doc["client_id"], doc["client_secret"], **{k: doc[k] for k in fields if doc.get(k)})
     client_id = os.environ.get("SMARTSYNC_OAUTH_CLIENT_ID", "").strip()
     secret = os.environ.get("SMARTSYNC_OAUTH_CLIENT_SECRET", "").strip()
