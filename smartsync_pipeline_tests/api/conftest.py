@@ -1,6 +1,6 @@
 """A real Runway Service process (``smartsync serve``) over a SMARTSYNC_HOME connected to a real
-sandbox process, for the API tests. Module-scoped: one sandbox (two companies), one full sync, one
-server per module; tests that change knobs put them back."""
+sandbox process, for the API tests. One per session: one sandbox (two companies), one full sync, one
+server, shared by the API test modules; tests that change knobs (faults, tokens) put them back."""
 
 from __future__ import annotations
 
@@ -115,6 +115,6 @@ def start_served_home(root: Path, *server_args: str) -> Iterator[ServedHome]:
         sandbox.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedHome]:
     yield from start_served_home(tmp_path_factory.mktemp("api"), "--stale-if-error", "3600")
