@@ -109,7 +109,7 @@ def test_revocation_by_the_cli_takes_effect_on_the_next_request(served: ServedHo
         env={**os.environ, "SMARTSYNC_HOME": str(served.home)}, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     records = {r["key_id"]: r for r in json.loads(listing.stdout)}
-    assert records[key_id]["revoked_at"] and key.split("_")[2] not in listing.stdout
+    assert records[key_id]["revoked_at"] and key.split("_", 2)[2] not in listing.stdout
     stored = (served.home / "api" / "keys.json").read_text()
     assert key.split("_", 2)[2] not in stored  # only the hash is on disk
 
