@@ -142,6 +142,10 @@ def _add_partition(realm_id: str) -> bool:
     help="take every value from the JSON line `smartsync sandbox serve` printed",
 )
 @click.option("--no-verify", is_flag=True, help="store without calling QBO")
+@click.option("--oauth", is_flag=True, help="sign in to QuickBooks in a browser instead (a local redirect listener)")
+@click.option("--oauth-app", metavar="FILE", help="with --oauth: client id/secret and URLs (JSON; or env)")
+@click.option("--redirect-port", default=0, type=click.IntRange(0, 65535), help="with --oauth: listener port")
+@click.option("--no-browser", is_flag=True, help="with --oauth: print the sign-in URL only")
 @friendly_errors
 def connect(
     api_base: str | None,
@@ -154,8 +158,23 @@ def connect(
     name: str,
     sandbox_json: str | None,
     no_verify: bool,
+    oauth: bool = False,
+    oauth_app: str | None = None,
+    redirect_port: int = 0,
+    no_browser: bool = False,
 ) -> None:
     """Connect a QBO company: store its credentials (encrypted) and check that they work."""
+    if oauth:  # a separate path: the authorization-code flow of the Runway Service's onboarding
+        from smartsync_pipeline.cli.oauth_connect import connect_with_oauth
+
+        result = connect_with_oauth(
+            oauth_app, redirect_port=redirect_port, open_browser=not no_browser, timeout=600, sync=True
+        )
+        click.echo(
+            f"connected company {result['business_id']} through OAuth, {result['accounts']} accounts visible; "
+            f"first sync done ({result['synced_entities']} entities)"
+        )
+        return
     values = {
         "api_base": api_base,
         "token_url": token_url,

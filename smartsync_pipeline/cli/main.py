@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "sandbox": "smartsync_pipeline.cli.sandbox_commands:sandbox",
     "webhooks": "smartsync_pipeline.cli.webhook_commands:webhooks",
     "fleet": "smartsync_pipeline.cli.fleet_commands:fleet",
+    "serve": "smartsync_pipeline.cli.serve_command:serve",
+    "keys": "smartsync_pipeline.cli.key_commands:keys",
 }
 
 

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
-from pathlib import Path
-from types import FrameType
 
 import click
 
 from smartsync_pipeline.cli.company_commands import VERIFIER_FILE
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.inbox import WebhookInbox
-from smartsync_pipeline.inbox.receiver import WebhookReceiver
 
 
 @click.group()
@@ -53,44 +49,50 @@ def webhook_verifier(home: Home, env_name: str) -> str:
     show_default=True,
     help="Environment variable holding the Intuit verifier token (else the encrypted file from `connect`).",
 )
-def serve(host: str, port: int, verifier_env: str) -> None:
-    """Receive QBO webhooks at POST /webhooks/qbo and store them in the inbox until Ctrl-C."""
+@click.option("--max-concurrency", default=32, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--read-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, 600))
+def serve(host: str, port: int, verifier_env: str, max_concurrency: int, read_timeout: float) -> None:
+    """Receive QBO webhooks at POST /webhooks/qbo and store them in the inbox until Ctrl-C.
+
+    The same ASGI app as `smartsync serve`, with only the webhook routes and health."""
+    from smartsync_pipeline.api.app import create_app
+    from smartsync_pipeline.api.server import bind, url_of
+    from smartsync_pipeline.api.server import serve as run
+    from smartsync_pipeline.api.webhook_receiver import webhook_settings
+
     home = Home.from_env()
     verifier = webhook_verifier(home, verifier_env)
-    new_inbox = not home.inbox_path.exists()
-    inbox = WebhookInbox(home.inbox_path)
+    settings = webhook_settings(
+        home, verifier, webhook_max_concurrency=max_concurrency, read_timeout_seconds=read_timeout
+    )
     try:
-        try:
-            receiver = WebhookReceiver(inbox, verifier, host=host, port=port)
-        except OSError as exc:
-            inbox.close()
-            if new_inbox:  # a refused start leaves SMARTSYNC_HOME as it was
-                for suffix in ("", "-wal", "-shm"):
-                    Path(f"{home.inbox_path}{suffix}").unlink(missing_ok=True)
-            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        click.echo(f"Receiving QBO webhooks at {receiver.webhook_url} (inbox {inbox.path})")
-        sys.stdout.flush()
-        previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
-        try:
-            receiver.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            receiver.stop()
-        c = receiver.counters
-        click.echo(
-            f"stopped: {c.accepted} deliveries accepted, {c.events_stored} events stored, {c.duplicates} "
-            f"duplicates, {c.rejected_signature} bad signatures, {c.rejected_payload} malformed, "
-            f"{c.rate_limited} rate limited",
-            err=True,
-        )
-    finally:
-        inbox.close()
+        sock = bind(host, port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    app = create_app(settings)  # opens (creates) the inbox only now that the port is ours
+    click.echo(f"Receiving QBO webhooks at {url_of(sock)}/webhooks/qbo (inbox {home.inbox_path})")
+    sys.stdout.flush()
+    run(app, sock, read_timeout=read_timeout)
+    c = app.state.webhooks.counters
+    click.echo(
+        f"stopped: {c.accepted} deliveries accepted, {c.events_stored} events stored, {c.duplicates} "
+        f"duplicates, {c.rejected_signature} bad signatures, {c.rejected_payload} malformed, "
+        f"{c.busy} turned away busy",
+        err=True,
+    )
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+@webhooks.command("prune")
+@click.option("--older-than-days", default=7.0, show_default=True, type=click.FloatRange(0, 3650))
+def prune(older_than_days: float) -> None:
+    """Delete handled webhook events (the sensor has run them) older than the retention."""
+    path = Home.from_env().inbox_path
+    if not path.exists():
+        click.echo(f"inbox {path}: nothing to prune (no deliveries yet)")
+        return
+    with WebhookInbox(path) as inbox:
+        removed = inbox.prune(older_than_days * 86400)
+        click.echo(f"inbox {path}: pruned {removed} handled events; {inbox.count()} left")
 
 
 @webhooks.command("status")

@@ -17,14 +17,14 @@ import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.qbo.webhooks import WebhookEvent
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -38,6 +38,15 @@ CREATE TABLE IF NOT EXISTS events (
     received_at  TEXT NOT NULL
 )
 """
+# v2: how far the consumer (the Dagster sensor) has handled events, so handled old ones can be pruned.
+_PROGRESS = """
+CREATE TABLE IF NOT EXISTS progress (
+    consumer       TEXT PRIMARY KEY,
+    processed_seq  INTEGER NOT NULL,
+    updated_at     TEXT NOT NULL
+)
+"""
+CONSUMER = "sensor"
 _COLUMNS = "seq, dedupe_key, realm_id, entity, entity_id, operation, last_updated, event_id, received_at"
 MAX_READ = 100_000
 
@@ -100,7 +109,8 @@ class WebhookInbox:
         try:
             self._conn.execute(_SCHEMA)
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
+            if version in (0, 1):  # v1 -> v2 only adds the progress table
+                self._conn.execute(_PROGRESS)
                 self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             elif version != SCHEMA_VERSION:
                 raise InboxError(f"inbox {self._path} has schema version {version}, expected {SCHEMA_VERSION}")
@@ -172,6 +182,44 @@ class WebhookInbox:
     def count(self) -> int:
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def mark_processed(self, seq: int) -> None:
+        """The consumer has handled every event up to ``seq`` (never moves backwards)."""
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO progress (consumer, processed_seq, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (consumer) DO UPDATE SET processed_seq = max(processed_seq, excluded.processed_seq),"
+                " updated_at = excluded.updated_at",
+                (CONSUMER, int(seq), datetime.now(UTC).isoformat()),
+            )
+
+    def processed_seq(self) -> int:
+        with self._lock:
+            row = self._conn.execute("SELECT processed_seq FROM progress WHERE consumer = ?", (CONSUMER,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def prune(self, older_than_seconds: float, now: datetime | None = None) -> int:
+        """Delete events the consumer has handled that were received more than ``older_than_seconds``
+        ago; returns how many. Unhandled events are never pruned, however old. ``seq`` keeps growing
+        (AUTOINCREMENT never reuses a number), so the consumer's cursor stays valid. A redelivery of a
+        pruned event would be stored again: keep the retention well beyond Intuit's retry window."""
+        if older_than_seconds < 0:
+            raise ValueError("older_than_seconds must be >= 0")
+        cutoff = ((now or datetime.now(UTC)) - timedelta(seconds=older_than_seconds)).astimezone(UTC).isoformat()
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._conn.execute(
+                    "SELECT processed_seq FROM progress WHERE consumer = ?", (CONSUMER,)
+                ).fetchone()
+                through = int(row[0]) if row else 0
+                cursor = self._conn.execute("DELETE FROM events WHERE seq <= ? AND received_at < ?", (through, cutoff))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+        return cursor.rowcount
 
     def close(self) -> None:
         with self._lock:

@@ -68,6 +68,7 @@ class TokenAuthority:
         self._access: dict[str, _AccessGrant] = {}
         self._refresh: dict[str, _RefreshGrant] = {}
         self._codes: dict[str, str] = {}  # authorization code → realm (single use)
+        self._code_redirects: dict[str, str] = {}  # code → the redirect_uri it was issued for
         self._generation = dict.fromkeys(self.realm_ids, 0)
         self.on_change: Callable[[], None] | None = None
 
@@ -120,6 +121,17 @@ class TokenAuthority:
         self._changed()
         return code
 
+    def authorize(self, client_id: str, redirect_uri: str, realm_id: str) -> str:
+        """The authorize endpoint's consent, given: a single-use code bound to ``redirect_uri``."""
+        if not hmac.compare_digest(client_id.encode(), self.client_id.encode()):
+            raise InvalidClient
+        if realm_id not in self._generation:
+            raise KeyError(realm_id)
+        code = self.new_authorization_code(realm_id)
+        with self._lock:
+            self._code_redirects[code] = redirect_uri
+        return code
+
     def refresh(self, refresh_token: str) -> tuple[str, dict[str, Any]]:
         """Rotate: (realm, new token response). Raises InvalidGrant."""
         with self._lock:
@@ -135,10 +147,12 @@ class TokenAuthority:
         self._changed()
         return grant.realm_id, pair
 
-    def exchange_code(self, code: str) -> tuple[str, dict[str, Any]]:
+    def exchange_code(self, code: str, redirect_uri: str | None = None) -> tuple[str, dict[str, Any]]:
+        """Single use; a code from the authorize endpoint also needs the same ``redirect_uri``."""
         with self._lock:
             realm_id = self._codes.pop(code, None)
-            if realm_id is None:
+            bound = self._code_redirects.pop(code, None)
+            if realm_id is None or (bound is not None and bound != redirect_uri):
                 raise InvalidGrant
             pair = self._issue_locked(realm_id)
         self._changed()

@@ -138,6 +138,7 @@ class SandboxRuntime:
         return {
             "api_base": f"{base_url}/v3",
             "token_url": f"{base_url}/oauth2/v1/tokens/bearer",
+            "authorize_url": f"{base_url}/connect/oauth2",
             "realm_id": first["realm_id"],
             "client_id": self.authority.client_id,
             "client_secret": self.authority.client_secret,

@@ -18,7 +18,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from smartsync_pipeline.entities.registry import find_entity
 from smartsync_pipeline.sandbox import api_errors as errors
@@ -35,6 +35,8 @@ from smartsync_pipeline.sandbox.write_rules import execute_write
 log = logging.getLogger("smartsync.sandbox.http")
 
 TOKEN_PATH = "/oauth2/v1/tokens/bearer"  # noqa: S105
+AUTHORIZE_PATH = "/connect/oauth2"  # Intuit's is https://appcenter.intuit.com/connect/oauth2
+ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
 MIN_MINOR_VERSION = 75
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
@@ -113,6 +115,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         try:
             if url.path == TOKEN_PATH:
                 self._token(method, body)
+            elif url.path == AUTHORIZE_PATH:
+                self._authorize(method, params)
             elif url.path.startswith("/_sandbox/") or url.path == "/_sandbox":
                 self._control(method, url.path, params, body)
             elif url.path.startswith("/v3/company/"):
@@ -159,7 +163,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 realm, pair = authority.refresh(form.get("refresh_token", ""))
                 stats.refresh(True)
             elif grant_type == "authorization_code":
-                realm, pair = authority.exchange_code(form.get("code", ""))
+                realm, pair = authority.exchange_code(form.get("code", ""), form.get("redirect_uri"))
                 stats.refresh(True, code_exchange=True)
                 pair = {**pair, "realmId": realm}
             else:
@@ -173,6 +177,40 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return
         stats.response(200)
         self._json(200, pair, no_store)
+
+    def _authorize(self, method: str, params: dict[str, str]) -> None:
+        """Intuit's authorize endpoint, with the user's consent given at once (``sandbox_consent=deny``
+        models a user who declines; ``sandbox_realm`` the company they pick). Problems with the client
+        or the redirect URI are shown, never redirected; the rest go back to the redirect URI."""
+        self.runtime.stats.request("authorize")
+        if method != "GET":
+            self._json(405, {"error": "invalid_request", "error_description": "use GET"})
+            return
+        redirect_uri = params.get("redirect_uri", "")
+        if urlsplit(redirect_uri).scheme not in ("http", "https") or not urlsplit(redirect_uri).netloc:
+            self._json(400, {"error": "invalid_request", "error_description": "redirect_uri must be an http(s) URL"})
+            return
+        if params.get("client_id", "") != self.runtime.authority.client_id:
+            self._json(400, {"error": "invalid_client", "error_description": "unknown client_id"})
+            return
+        answer = {"state": params["state"]} if "state" in params else {}
+        if params.get("response_type") != "code":
+            answer["error"] = "unsupported_response_type"
+        elif ACCOUNTING_SCOPE not in params.get("scope", "").split():
+            answer["error"] = "invalid_scope"
+        elif params.get("sandbox_consent") == "deny":
+            answer["error"] = "access_denied"
+        else:
+            realm = params.get("sandbox_realm") or self.runtime.realm_ids[0]
+            if realm not in self.runtime.realm_ids:
+                self._json(400, {"error": "invalid_request", "error_description": f"no company {realm}"})
+                return
+            answer["code"] = self.runtime.authority.authorize(params["client_id"], redirect_uri, realm)
+            answer["realmId"] = realm
+        separator = "&" if urlsplit(redirect_uri).query else "?"
+        location = redirect_uri + separator + urlencode(answer)
+        self.runtime.stats.response(302)
+        self._send(302, b"", "text/plain", {"Location": location, "Cache-Control": "no-store"})
 
     # -- the QBO API ---------------------------------------------------------------------------------
     def _api(self, method: str, path: str, params: dict[str, str], body: bytes) -> None:

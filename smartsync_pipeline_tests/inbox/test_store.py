@@ -254,3 +254,36 @@ def test_inbox_imports_only_stdlib_home_webhooks_and_itself() -> None:
             if m.split(".")[0] not in sys.stdlib_module_names and m != "__future__" and not m.startswith(ALLOWED)
         }
     assert outside == set()
+
+
+# ---- pruning handled events ------------------------------------------------------------------------
+
+
+def test_prune_removes_only_handled_events_older_than_the_retention(inbox: WebhookInbox) -> None:
+    inbox.add([event(i) for i in range(1, 6)])
+    later = datetime.now(UTC) + timedelta(days=8)
+    assert inbox.prune(7 * 86400, now=later) == 0  # nothing handled yet: nothing goes, however old
+    inbox.mark_processed(3)
+    inbox.mark_processed(2)  # the mark never moves backwards
+    assert inbox.processed_seq() == 3
+    assert inbox.prune(7 * 86400) == 0  # handled but received just now: kept for dedupe
+    assert inbox.prune(7 * 86400, now=later) == 3
+    assert [r.entity_id for r in inbox.read_after(0)] == ["4", "5"]
+    assert inbox.add([event(6)]) == AddResult(1, 0)
+    assert inbox.latest_seq() == 6  # numbering goes on: the sensor's cursor stays valid
+    assert inbox.add([event(5)]) == AddResult(0, 1)  # unpruned events still dedupe
+
+
+def test_a_version_1_inbox_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.sqlite"
+    with WebhookInbox(path) as box:
+        box.add([event(1)])
+    with sqlite3.connect(path) as raw:  # what a file written before pruning existed looks like
+        raw.execute("DROP TABLE progress")
+        raw.execute("PRAGMA user_version=1")
+    with WebhookInbox(path) as box:
+        assert [r.entity_id for r in box.read_after(0)] == ["1"]
+        box.mark_processed(1)
+        assert box.prune(0, now=datetime.now(UTC) + timedelta(seconds=1)) == 1
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2

@@ -25,10 +25,10 @@ from typing import Any
 
 import dagster as dg
 
+from smartsync_pipeline.api.webhook_receiver import WebhookReceiver
 from smartsync_pipeline.cli.company_commands import connect_company
 from smartsync_pipeline.defs.partitions import REALMS_PARTITIONS_NAME
 from smartsync_pipeline.home import Home
-from smartsync_pipeline.inbox.receiver import WebhookReceiver
 from smartsync_pipeline.inbox.store import WebhookInbox
 from smartsync_pipeline.mirror import change_log
 from smartsync_pipeline.mirror.database import MirrorDatabase

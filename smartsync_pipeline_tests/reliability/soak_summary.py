@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from smartsync_pipeline.inbox.receiver import ReceiverCounters
+from smartsync_pipeline.api.routes.webhooks import ReceiverCounters
 from smartsync_pipeline_tests.reliability.chaos_sandbox import ServerTally
 from smartsync_pipeline_tests.reliability.fault_schedule import FaultLog
 from smartsync_pipeline_tests.reliability.loss_audit import ChangeLogFacts, ReadFacts

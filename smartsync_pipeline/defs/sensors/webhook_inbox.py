@@ -93,6 +93,7 @@ def webhook_inbox(
         return dg.SkipReason("no webhook has been received yet")
     cursor = int(context.cursor or 0)
     try:
+        inbox.mark_processed(cursor)  # committed cursor: everything up to it has its runs; may be pruned
         records = inbox.read_after(cursor, limit=BATCH)
     finally:
         inbox.close()
