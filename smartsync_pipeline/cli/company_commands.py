@@ -14,9 +14,8 @@ from smartsync_pipeline.cli.error_reporting import friendly_errors
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.qbo.credentials import CompanyConnection, CompanyStore, TokenSet, write_atomically
 from smartsync_pipeline.qbo.errors import QBOError
-from smartsync_pipeline.qbo.secrets import encrypt
+from smartsync_pipeline.qbo.secrets import VERIFIER_FILE, encrypt
 
-VERIFIER_FILE = "webhook_verifier"  # under Home.root, encrypted; read by `smartsync webhooks serve`
 SANDBOX_KEYS = ("api_base", "token_url", "realm_id", "client_id", "client_secret", "refresh_token")
 
 

@@ -159,7 +159,7 @@ class TokenStore:
         except FileNotFoundError:
             raise ReauthorizationRequired(self.realm_id, "no tokens are stored for it") from None
         except ValueError:
-            raise QBOError(f"token file {self.path} is corrupt") from None
+            raise self._damaged("it is not JSON") from None
         try:
             sealed = json.loads(decrypt(doc["sealed"], home=self._home))
             return TokenSet(
@@ -171,7 +171,13 @@ class TokenStore:
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, QBOError):
                 raise
-            raise QBOError(f"token file {self.path} is corrupt") from None
+            raise self._damaged("a field is missing or malformed") from None
+
+    def _damaged(self, what: str) -> QBOError:
+        return QBOError(
+            f"the token file of company {self.realm_id} ({self.path}) is damaged: {what}; restore it from a "
+            f"backup or connect the company again (`smartsync connect --realm {self.realm_id} …`)"
+        )
 
     def save(self, tokens: TokenSet) -> None:
         """Persist atomically and durably (fsync) before anyone uses the new tokens."""
@@ -201,6 +207,16 @@ class TokenStore:
             yield
         finally:
             self._lock.release()
+
+
+_CONNECTION_FIELDS = ("realm_id", "api_base", "token_url", "client_id", "client_secret")
+
+
+def _damaged(realm_id: str, path: Path, what: str) -> QBOError:
+    return QBOError(
+        f"the connection file of company {realm_id} ({path}) is damaged: {what}; restore it from a backup "
+        f"or connect the company again (`smartsync connect --realm {realm_id} …`)"
+    )
 
 
 class CompanyStore:
@@ -242,14 +258,21 @@ class CompanyStore:
                 f"company {realm_id} is not connected; run `smartsync connect --realm {realm_id}`"
             ) from None
         except ValueError:
-            raise QBOError(f"connection file {path} is corrupt") from None
+            raise _damaged(realm_id, path, "it is not JSON") from None
+        if not isinstance(doc, dict):
+            raise _damaged(realm_id, path, "it is not a JSON object")
+        missing = [k for k in _CONNECTION_FIELDS if not isinstance(doc.get(k), str) or not doc.get(k)]
+        if missing:
+            raise _damaged(realm_id, path, f"{', '.join(missing)} missing or empty")
+        if doc["realm_id"] != realm_id:
+            raise _damaged(realm_id, path, f"it names company {doc['realm_id']!r}")
         return CompanyConnection(
             realm_id=doc["realm_id"],
             api_base=doc["api_base"],
             token_url=doc["token_url"],
             client_id=doc["client_id"],
             client_secret=decrypt(doc["client_secret"], home=self.home),
-            name=doc.get("name", ""),
+            name=str(doc.get("name") or ""),
         )
 
     def realms(self) -> list[str]:
