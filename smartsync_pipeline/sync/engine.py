@@ -25,6 +25,7 @@ from smartsync_pipeline.entities import EntitySpec, entity, iter_entities
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.locking import FileLock
 from smartsync_pipeline.mirror import change_log
+from smartsync_pipeline.mirror.anchors import AnchoredCommit, AnchorMismatch, AnchorStore
 from smartsync_pipeline.mirror.apply import (
     ApplyContext,
     EntityApplyResult,
@@ -93,6 +94,7 @@ class SyncEngine:
         self.home.ensure()
         self.db = MirrorDatabase(self.home)
         self.snapshots = SnapshotStore(self.home)
+        self.anchors = AnchorStore(self.home)
 
     def client(self, realm_id: str) -> Any:
         if self.client_factory is not None:
@@ -279,6 +281,7 @@ class SyncEngine:
                 try:
                     # One appender for all units: it carries the chain head from one unit to the next.
                     writer = change_log.ChangeLogAppender(con)
+                    anchor = self._anchored(realm_id, con, writer.head)
                     for spec, source, last in units:
                         if transaction_per_unit:
                             con.execute("BEGIN TRANSACTION")
@@ -290,6 +293,7 @@ class SyncEngine:
                             con.execute("COMMIT")
                             # Committed rows stay pinned in memory until checkpointed: write them out.
                             con.execute("CHECKPOINT")
+                    anchor.intent(writer.head, report.sync_id)  # before the commit (or the shadow's rename)
                     if not transaction_per_unit:
                         con.execute("COMMIT")
                 except BaseException:
@@ -298,12 +302,20 @@ class SyncEngine:
                     raise
                 state = read_state_rows(con)
                 key = content_key(con)
+            anchor.done()
             report.change_id_first = writer.first_id
             report.change_id_last = writer.head.change_id if writer.first_id else None
             report.chain_head_hash = writer.head.row_hash
             with report.timed("publish"):
                 info = self.snapshots.publish(self.db.path, state, content_key=key)
             report.snapshot_generation = info.generation
+
+    def _anchored(self, realm_id: str, con: duckdb.DuckDBPyConnection, head: change_log.ChainHead) -> AnchoredCommit:
+        """The head about to be extended must be the anchored one (see mirror/anchors.py)."""
+        try:
+            return self.anchors.begin(realm_id, head, change_log.row_hash_reader(con))
+        except AnchorMismatch as exc:
+            raise SyncError(str(exc)) from None
 
     def _work_units(
         self,
