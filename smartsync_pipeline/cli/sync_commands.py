@@ -88,6 +88,8 @@ def print_report(console: Console, report: SyncReport) -> None:
     for e in report.entities.values():
         if e.fallback_reason:
             console.print(f"  {e.entity}: full sync because {e.fallback_reason}")
+        if e.repaired:
+            console.print(f"  {e.entity}: repaired {e.repaired} row(s) whose content differed from QBO")
 
 
 @click.command()
@@ -234,23 +236,51 @@ def _dagster_heads() -> tuple[list[tuple[str, change_log.ChainHead]], str]:
 @click.option("--realm", "realm_id")
 @click.option("--entity", "entities", multiple=True, help="entity to compare (repeatable); default: all")
 @click.option("--counts-only", is_flag=True, help="compare COUNT(*) only (one call per entity)")
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="first re-read everything from QBO and repair mirror rows whose content differs at the same SyncToken",
+)
 @friendly_errors
-def reconcile(realm_id: str | None, entities: tuple[str, ...], counts_only: bool) -> None:
-    """Compare the mirror with QBO; exit 0 when equal, 1 with a table of differences when not."""
+def reconcile(realm_id: str | None, entities: tuple[str, ...], counts_only: bool, deep: bool) -> None:
+    """Compare the mirror with QBO; exit 0 when equal, 1 with a table of differences when not.
+
+    --deep first runs a full sync that also compares every row's content (raw JSON and typed columns)
+    with QBO's: a row edited in the mirror file keeps its SyncToken, so only this finds it. Such rows
+    are rewritten from QBO through the sync engine and logged (op `repair`, trigger `reconcile`), and
+    the exit code is 1 so the tampering is not missed."""
+    if counts_only and deep:
+        raise click.UsageError("--deep compares every row; it cannot be combined with --counts-only")
     home = Home.from_env()
     realm = resolve_realm(home, realm_id)
     names = _entities(entities) or None  # checked before the engine creates anything
     engine = SyncEngine(home)
-    report = run_reconcile(
-        engine.client(realm),
-        SnapshotReader(home),
-        realm,
-        names,
-        compare_ids=not counts_only,
-    )
+    repairs: list[tuple[str, str, list[str]]] = []
+    if deep:
+        deep_sync = engine.sync(realm, names, mode="full", verify_content=True, trigger="reconcile")
+        if deep_sync.total("repaired"):
+            repairs = _repairs(home, deep_sync.sync_id)
+    report = run_reconcile(engine.client(realm), SnapshotReader(home), realm, names, compare_ids=not counts_only)
+    repaired = {name: sum(1 for e, _, _ in repairs if e == name) for name in report.entities}
     table = Table("entity", "QBO", "mirror", "status")
     for e in report.entities.values():
-        table.add_row(e.entity, str(e.qbo_count), str(e.mirror_count), "equal" if e.equal else e.describe())
+        status = "equal" if e.equal else e.describe()
+        if repaired[e.entity]:
+            status = f"repaired {repaired[e.entity]} row(s) edited outside smartsync; now {status}"
+        table.add_row(e.entity, str(e.qbo_count), str(e.mirror_count), status)
     Console().print(table)
-    if not report.equal:
+    for name, qbo_id, fields in repairs:
+        click.echo(f"  {name} {qbo_id}: {', '.join(fields) or 'content'} differed from QBO at the same SyncToken")
+    if not report.equal or repairs:
         raise SystemExit(1)
+
+
+def _repairs(home: Home, sync_id: str) -> list[tuple[str, str, list[str]]]:
+    """(entity, id, fields) of the repair rows one sync logged."""
+    with SnapshotReader(home).cursor() as (cur, _):
+        rows = cur.execute(
+            "SELECT entity, entity_id, changed_fields FROM change_log WHERE sync_id = ? AND op = 'repair' "
+            "ORDER BY change_id",
+            [sync_id],
+        ).fetchall()
+    return [(e, i, list(f or [])) for e, i, f in rows]

@@ -40,7 +40,7 @@ CONTENT_FIELDS = (
     "sync_id",
 )
 COLUMNS = (*CONTENT_FIELDS, "prev_hash", "row_hash")
-TRIGGERS = frozenset({"schedule", "sensor", "on_demand", "backfill", "webhook", "manual"})
+TRIGGERS = frozenset({"schedule", "sensor", "on_demand", "backfill", "webhook", "manual", "reconcile"})
 
 
 @dataclass(frozen=True)

@@ -117,18 +117,21 @@ class SyncEngine:
         run_id: str | None = None,
         progress: Progress | None = None,
         lock_timeout: float | None = None,
+        verify_content: bool = False,
     ) -> SyncReport:
         """Bring the mirror of ``entities`` (default: all) of one realm up to date with QBO.
 
         A second sync of the same realm waits for the first (at most ``lock_timeout`` seconds, then
-        ``LockTimeout``); its CDC window is then tiny."""
+        ``LockTimeout``); its CDC window is then tiny. ``verify_content`` also compares rows whose
+        SyncToken did not change with QBO's content and repairs those that differ (op ``repair``;
+        ``reconcile --deep`` and the daily full reconciliation use it with ``mode="full"``)."""
         if mode not in MODES:
             raise SyncError(f"unknown sync mode {mode!r}; expected one of {', '.join(MODES)}")
         if trigger not in change_log.TRIGGERS:
             raise SyncError(f"unknown trigger {trigger!r}; expected one of {', '.join(sorted(change_log.TRIGGERS))}")
         specs = list(iter_entities(list(entities) if entities else None))
         realm_id = resolve_realm(self.home, realm_id)
-        report = SyncReport(realm_id, uuid.uuid4().hex, trigger, run_id, self.clock())
+        report = SyncReport(realm_id, uuid.uuid4().hex, trigger, run_id, self.clock(), verify_content=verify_content)
         timeout = self.lock_timeout if lock_timeout is None else lock_timeout
         with self.realm_lock(realm_id).exclusive(timeout) as waited:
             report.lock_wait_seconds += waited
@@ -269,7 +272,7 @@ class SyncEngine:
             self.db.discard_shadow()
             # Stamped under the writer lock, so recorded_at never runs backwards against change_id.
             now = self.clock()
-            ctx = ApplyContext(realm_id, report.trigger, report.run_id, report.sync_id, now)
+            ctx = ApplyContext(realm_id, report.trigger, report.run_id, report.sync_id, now, report.verify_content)
             units = list(self._work_units(specs, cdc, incremental, fulls, missing, rescued, now))
             results: dict[str, EntityApplyResult] = {}
             shadow = self.db.shadow() if fulls else nullcontext(None)
@@ -370,5 +373,5 @@ class SyncEngine:
         report.entities[spec.name] = EntitySyncReport(
             spec.name, mode, result.created, result.updated, result.deleted, result.unchanged, active, deleted,
             fetched, st.watermark, watermark, result.changed_ids,
-            full_reasons.get(spec.name, "") if mode == "full" else "",
+            full_reasons.get(spec.name, "") if mode == "full" else "", result.repaired,
         )  # fmt: skip
