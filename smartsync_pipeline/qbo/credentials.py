@@ -136,10 +136,18 @@ class TokenSet:
         return cls(access, refresh, later("expires_in"), later("x_refresh_token_expires_in"))
 
 
+def make_private_dirs(folder: Path) -> None:
+    """``folder`` and any missing parent, each 0700 (``mkdir(parents=True)`` would make parents with
+    the umask's mode)."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    for p in reversed(missing):
+        p.mkdir(mode=0o700, exist_ok=True)
+
+
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that readers (and a crash) see the old or the new file, whole.
     The file is created 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dirs(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -279,7 +287,7 @@ class TokenStore:
         one thread and one ``TokenStore``)."""
         deadline = time.monotonic() + timeout
         while True:
-            self.lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_private_dirs(self.lock_path.parent)
             try:
                 self._lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
             except FileLockTimeout:
