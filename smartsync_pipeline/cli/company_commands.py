@@ -6,6 +6,7 @@ import contextlib
 import json
 import shutil
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -57,8 +58,8 @@ class ConnectRollback:
             tokens = store.tokens(realm_id)
             self.files += [store.connection_path(realm_id), tokens.path, tokens.refresh_path]
         self.home_was_new = not home.root.exists()
-        self.new_folders: list = []
-        self.old_bytes: dict = {}
+        self.new_folders: list[Path] = []
+        self.old_bytes: dict[Path, bytes] = {}
 
     def remember(self) -> None:
         """What is there now (call while holding the company's token lock)."""
