@@ -23,6 +23,13 @@ def sandbox() -> None:
 @click.option("--window-seconds", type=float, default=60.0, show_default=True)
 @click.option("--max-concurrent", type=int, default=10, show_default=True)
 @click.option("--rotation-grace-seconds", type=float, default=0.0, show_default=True)
+@click.option(
+    "--rotation-interval-seconds",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Refresh tokens keep their value this long (Intuit: 86400); 0 rotates on every refresh.",
+)
 @click.option("--start-time", default=None, help="ISO time for the sandbox clock (default: now).")
 @click.option("--freeze", is_flag=True, help="Real time does not move the sandbox clock.")
 @click.option("--access-log", is_flag=True, help="Log every request line to stderr.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from typing import Any
 
@@ -12,9 +13,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from smartsync_pipeline.cli.error_reporting import friendly_errors
+from smartsync_pipeline.defs.change_archive import verify_archive
 from smartsync_pipeline.entities import entity, entity_names
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.mirror import change_log
+from smartsync_pipeline.mirror.anchors import AnchorStore, check_points
 from smartsync_pipeline.mirror.database import MirrorDatabase
 from smartsync_pipeline.mirror.snapshots import SnapshotReader
 from smartsync_pipeline.sync.engine import SyncEngine, resolve_realm
@@ -85,6 +88,8 @@ def print_report(console: Console, report: SyncReport) -> None:
     for e in report.entities.values():
         if e.fallback_reason:
             console.print(f"  {e.entity}: full sync because {e.fallback_reason}")
+        if e.repaired:
+            console.print(f"  {e.entity}: repaired {e.repaired} row(s) whose content differed from QBO")
 
 
 @click.command()
@@ -170,44 +175,112 @@ def audit() -> None:
 @click.option("--snapshot", is_flag=True, help="verify the newest published snapshot instead of the mirror file")
 @friendly_errors
 def verify(snapshot: bool) -> None:
-    """Recompute the change log's hash chain; exit 1 and name the first broken link if it is broken."""
+    """Recompute the change log's hash chain and compare its head with what was recorded outside it
+    (the anchor files, the Parquet archive, Dagster's event log when DAGSTER_HOME is set); exit 1 and
+    name every disagreement (a broken link, a cut or rewritten tail)."""
     home = Home.from_env()
+    anchors = AnchorStore(home)
+    notes: list[str] = []
     if snapshot:
         with SnapshotReader(home).cursor() as (cur, _):
             result = change_log.verify(cur)
+            head = change_log.head(cur)
+            problems = anchors.check_published(head)
     else:
         with MirrorDatabase(home).inspect() as con:
             result = change_log.verify(con)
-    if result.ok:
+            head = change_log.head(con)
+            row_hash_at = change_log.row_hash_reader(con)
+            anchor = anchors.check(head, row_hash_at)
+            problems = [] if anchor.ok else [anchor.reason]
+            notes.append(f"anchor: {anchor.reason}")
+            archived, archive_problems = verify_archive(con, home.archive_dir)
+            problems += archive_problems
+            notes.append(f"archive: {archived} archived changes checked")
+            recorded, dagster_note = _dagster_heads()
+            problems += check_points(head, row_hash_at, recorded)
+            notes.append(dagster_note)
+    if not result.ok:
+        problems.insert(0, f"change {result.first_broken}: {result.reason}")
+    if not problems:
         click.echo(
             f"change log intact: {result.rows_checked} changes, head {result.head.change_id} {result.head.row_hash}"
         )
+        for note in notes:
+            click.echo(f"  {note}")
         return
-    click.echo(f"change log BROKEN at change {result.first_broken}: {result.reason}", err=True)
+    first = f" at change {result.first_broken}" if not result.ok else ""
+    click.echo(f"change log BROKEN{first}: {problems[0]}", err=True)
+    for problem in problems[1:]:
+        click.echo(f"  also: {problem}", err=True)
     raise SystemExit(1)
+
+
+def _dagster_heads() -> tuple[list[tuple[str, change_log.ChainHead]], str]:
+    """The chain heads in Dagster's event log, when an instance is configured."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return [], "Dagster: no instance configured (DAGSTER_HOME unset), not compared"
+    import dagster as dg
+
+    from smartsync_pipeline.defs.assets.change_log import recorded_heads
+
+    try:
+        with dg.DagsterInstance.get() as instance:
+            heads = recorded_heads(instance)
+    except Exception as exc:  # an unreachable instance is reported, not fatal: the other checks stand
+        return [], f"Dagster: could not read the instance ({type(exc).__name__}), not compared"
+    return heads, f"Dagster: {len(heads)} recorded head(s) compared"
 
 
 @click.command()
 @click.option("--realm", "realm_id")
 @click.option("--entity", "entities", multiple=True, help="entity to compare (repeatable); default: all")
 @click.option("--counts-only", is_flag=True, help="compare COUNT(*) only (one call per entity)")
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="first re-read everything from QBO and repair mirror rows whose content differs at the same SyncToken",
+)
 @friendly_errors
-def reconcile(realm_id: str | None, entities: tuple[str, ...], counts_only: bool) -> None:
-    """Compare the mirror with QBO; exit 0 when equal, 1 with a table of differences when not."""
+def reconcile(realm_id: str | None, entities: tuple[str, ...], counts_only: bool, deep: bool) -> None:
+    """Compare the mirror with QBO; exit 0 when equal, 1 with a table of differences when not.
+
+    --deep first runs a full sync that also compares every row's content (raw JSON and typed columns)
+    with QBO's: a row edited in the mirror file keeps its SyncToken, so only this finds it. Such rows
+    are rewritten from QBO through the sync engine and logged (op `repair`, trigger `reconcile`), and
+    the exit code is 1 so the tampering is not missed."""
+    if counts_only and deep:
+        raise click.UsageError("--deep compares every row; it cannot be combined with --counts-only")
     home = Home.from_env()
     realm = resolve_realm(home, realm_id)
     names = _entities(entities) or None  # checked before the engine creates anything
     engine = SyncEngine(home)
-    report = run_reconcile(
-        engine.client(realm),
-        SnapshotReader(home),
-        realm,
-        names,
-        compare_ids=not counts_only,
-    )
+    repairs: list[tuple[str, str, list[str]]] = []
+    if deep:
+        deep_sync = engine.sync(realm, names, mode="full", verify_content=True, trigger="reconcile")
+        if deep_sync.total("repaired"):
+            repairs = _repairs(home, deep_sync.sync_id)
+    report = run_reconcile(engine.client(realm), SnapshotReader(home), realm, names, compare_ids=not counts_only)
+    repaired = {name: sum(1 for e, _, _ in repairs if e == name) for name in report.entities}
     table = Table("entity", "QBO", "mirror", "status")
     for e in report.entities.values():
-        table.add_row(e.entity, str(e.qbo_count), str(e.mirror_count), "equal" if e.equal else e.describe())
+        status = "equal" if e.equal else e.describe()
+        if repaired[e.entity]:
+            status = f"repaired {repaired[e.entity]} row(s) edited outside smartsync; now {status}"
+        table.add_row(e.entity, str(e.qbo_count), str(e.mirror_count), status)
     Console().print(table)
-    if not report.equal:
+    for name, qbo_id, fields in repairs:
+        click.echo(f"  {name} {qbo_id}: {', '.join(fields) or 'content'} differed from QBO at the same SyncToken")
+    if not report.equal or repairs:
         raise SystemExit(1)
+
+
+def _repairs(home: Home, sync_id: str) -> list[tuple[str, str, list[str]]]:
+    """(entity, id, fields) of the repair rows one sync logged."""
+    with SnapshotReader(home).cursor() as (cur, _):
+        rows = cur.execute(
+            "SELECT entity, entity_id, changed_fields FROM change_log WHERE sync_id = ? AND op = 'repair' "
+            "ORDER BY change_id",
+            [sync_id],
+        ).fetchall()
+    return [(e, i, list(f or [])) for e, i, f in rows]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import dagster as dg
 
@@ -24,20 +25,35 @@ def connected_realms(instance: dg.DagsterInstance) -> list[str]:
     return sorted(instance.get_dynamic_partitions(REALMS_PARTITIONS_NAME))
 
 
-def register_realm(realm_id: str) -> bool:
+class PartitionRegistrationError(RuntimeError):
+    """A configured Dagster instance did not take the realm as a partition."""
+
+
+def register_realm(realm_id: str, attempts: int = 5) -> bool:
     """Add ``realm_id`` to the ``realms`` partitions of the instance at ``DAGSTER_HOME``.
 
-    Returns True when the realm is a partition afterwards (added now or already there), False when
-    Dagster is not configured or the instance could not be opened. Never raises: connecting a company
-    must not fail because the orchestrator is absent or misconfigured.
+    Returns True when the realm is a partition afterwards (added now, by a concurrent connect, or
+    already there), False when no Dagster instance is configured. Idempotent: two processes adding
+    the same realm at once collide on the storage's unique key, and the loser finds it there. Raises
+    ``PartitionRegistrationError`` when a configured instance still refuses after ``attempts``.
     """
     if not os.environ.get("DAGSTER_HOME"):
         return False
-    try:
-        with dg.DagsterInstance.get() as instance:
-            if not instance.has_dynamic_partition(REALMS_PARTITIONS_NAME, realm_id):
-                instance.add_dynamic_partitions(REALMS_PARTITIONS_NAME, [realm_id])
-            return True
-    except Exception as exc:  # any failure here must leave the connect itself successful
-        log.warning("could not register company %s as a Dagster partition: %s", realm_id, exc)
-        return False
+    last: Exception | None = None
+    for attempt in range(attempts):
+        try:
+            with dg.DagsterInstance.get() as instance:
+                try:
+                    if not instance.has_dynamic_partition(REALMS_PARTITIONS_NAME, realm_id):
+                        instance.add_dynamic_partitions(REALMS_PARTITIONS_NAME, [realm_id])
+                    return True
+                except Exception as exc:  # e.g. IntegrityError: a concurrent connect added it first
+                    if instance.has_dynamic_partition(REALMS_PARTITIONS_NAME, realm_id):
+                        return True
+                    raise exc from None
+        except Exception as exc:  # storage busy or unreachable: try again, bounded
+            last = exc
+            log.debug("adding company %s as a Dagster partition, attempt %d: %s", realm_id, attempt + 1, exc)
+            time.sleep(0.05 * 2**attempt)
+    reason = " ".join(str(last).split())[:300]
+    raise PartitionRegistrationError(f"{type(last).__name__}: {reason}")

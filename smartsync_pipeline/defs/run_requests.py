@@ -37,6 +37,7 @@ def sync_run_request(
     checks: Iterable[str] = SYNC_CHECKS,
     run_key: str | None = None,
     tags: dict[str, str] | None = None,
+    verify_content: bool = False,
 ) -> dg.RunRequest:
     """A run of the ``mirror_sync`` job for one realm and ``entities`` (None: all)."""
     names = [spec.name for spec in iter_entities(list(entities) if entities else None)]
@@ -47,7 +48,7 @@ def sync_run_request(
         partition_key=realm_id,
         asset_selection=keys,
         asset_check_keys=[dg.AssetCheckKey(key, name) for key in keys for name in check_names],
-        run_config=dg.RunConfig(ops={MIRROR_ASSET_NAME: MirrorSyncConfig(mode=mode)}),
+        run_config=dg.RunConfig(ops={MIRROR_ASSET_NAME: MirrorSyncConfig(mode=mode, verify_content=verify_content)}),
         tags={**trigger_tags(trigger), **(tags or {})},
     )
 

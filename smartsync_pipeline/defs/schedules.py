@@ -52,7 +52,8 @@ def cdc_sweep(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest |
     execution_timezone="UTC",
     job=mirror_sync_job,
     default_status=RUNNING,
-    description="03:00 UTC: full sync of every realm, then counts reconciled against QBO.",
+    description="03:00 UTC: full sync of every realm with a content check (rows edited behind the engine's "
+    "back are repaired and logged), then counts reconciled against QBO.",
 )
 def daily_full_reconciliation(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
     realms = connected_realms(context.instance)
@@ -65,6 +66,7 @@ def daily_full_reconciliation(context: dg.ScheduleEvaluationContext) -> Iterator
             None,
             trigger="schedule",
             mode="full",
+            verify_content=True,  # rows edited in the mirror file keep their SyncToken: compare content
             checks=FULL_SYNC_CHECKS,
             run_key=f"daily_full:{realm}:{_tick(context)}",
         )

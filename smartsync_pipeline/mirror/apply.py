@@ -4,6 +4,12 @@ The caller (the sync engine) opens one transaction; everything here runs inside 
 are staged as an Arrow table, classified against the mirror with one join (create / update / delete
 / unchanged by SyncToken), and only real changes are written: changed rows are deleted and re-appended
 in bulk, tombstones set ``is_deleted``. Typed columns are extracted from the raw JSON by DuckDB.
+
+With ``verify_content`` (``reconcile --deep``, the daily full reconciliation) a row whose SyncToken
+is unchanged is also compared column by column with what QBO's object would produce (raw JSON, every
+typed column, the times): a mirror row edited behind the engine's back is rewritten from QBO's
+object and logged as op ``repair``, naming the fields that differed. Without it (every other sync)
+unchanged tokens cost no JSON parsing at all.
 Lookups use ``id_key IN (...)`` on a BIGINT so the cost follows the number of changes, not the size of
 the mirror.
 """
@@ -111,6 +117,7 @@ class EntityApplyResult:
     updated: int = 0
     deleted: int = 0
     unchanged: int = 0
+    repaired: int = 0  # same SyncToken, different content: rewritten from QBO's object
     changed_ids: list[tuple[str, str]] = field(default_factory=list)  # (op, id), first few only
 
     def add(self, other: EntityApplyResult) -> None:
@@ -118,11 +125,12 @@ class EntityApplyResult:
         self.updated += other.updated
         self.deleted += other.deleted
         self.unchanged += other.unchanged
+        self.repaired += other.repaired
         self.changed_ids.extend(other.changed_ids[: max(0, 50 - len(self.changed_ids))])
 
     @property
     def changed(self) -> int:
-        return self.created + self.updated + self.deleted
+        return self.created + self.updated + self.deleted + self.repaired
 
 
 @dataclass(frozen=True)
@@ -132,33 +140,62 @@ class ApplyContext:
     run_id: str | None
     sync_id: str
     now: datetime
+    verify_content: bool = False  # compare unchanged-token rows with QBO's content (see the module docstring)
 
 
 # How the staged rows compare with the mirror, decided in one SQL pass.
 _PLAN_SQL = """
 CREATE OR REPLACE TEMP TABLE apply_plan AS
 WITH s AS (
-    SELECT seq, id, id_key, sync_token, is_deleted, last_updated FROM {source}
+    SELECT seq, id, id_key, sync_token, is_deleted, last_updated{s_extra} FROM {source}
     QUALIFY row_number() OVER (
         PARTITION BY id
         ORDER BY TRY_CAST(last_updated AS TIMESTAMPTZ) DESC NULLS LAST, is_deleted DESC,
                  TRY_CAST(sync_token AS BIGINT) DESC NULLS LAST, seq DESC) = 1
 ), m AS (
-    SELECT id, id_key, sync_token, is_deleted FROM {table}
+    SELECT id, id_key, sync_token, is_deleted{m_extra} FROM {table}
     WHERE realm_id = ? AND id_key IN (SELECT id_key FROM s)
 )
 SELECT s.seq, s.id, s.id_key, s.sync_token, s.last_updated, m.sync_token AS cur_token,
+    {repair_fields} AS repair_fields,
     CASE
         WHEN s.is_deleted AND m.id IS NULL THEN 'orphan_delete'
         WHEN s.is_deleted AND m.is_deleted THEN 'unchanged'
         WHEN s.is_deleted THEN 'delete'
         WHEN m.id IS NULL OR m.is_deleted THEN 'create'
-        WHEN s.sync_token IS NOT DISTINCT FROM m.sync_token THEN 'unchanged'
+        WHEN s.sync_token IS NOT DISTINCT FROM m.sync_token
+            THEN CASE WHEN len({repair_fields}) > 0 THEN 'repair' ELSE 'unchanged' END
         WHEN TRY_CAST(s.sync_token AS BIGINT) < TRY_CAST(m.sync_token AS BIGINT) THEN 'unchanged'
         ELSE 'update'
     END AS op
 FROM s LEFT JOIN m ON m.id_key = s.id_key AND m.id = s.id
 """
+
+
+def _plan_sql(spec: EntitySpec, source: str, verify_content: bool) -> str:
+    """The plan statement; with ``verify_content`` it also lists, per row, the stored fields that
+    differ from what the staged object produces (``repair_fields``)."""
+    if not verify_content:
+        return _PLAN_SQL.format(source=source, table=spec.table, s_extra="", m_extra="", repair_fields="[]::VARCHAR[]")
+    values, typed = extract_all_sql(spec, "raw")
+    stored = [c.name for c in spec.columns]
+    pairs = [
+        ("raw", "CAST(m.raw AS VARCHAR)", "s.raw"),
+        *((name, f"m.{name}", expr) for name, expr in zip(stored, typed, strict=True)),
+        ("created_time", "m.created_time", "TRY_CAST(s.created AS TIMESTAMPTZ)"),
+        ("last_updated_time", "m.last_updated_time", "TRY_CAST(s.last_updated AS TIMESTAMPTZ)"),
+    ]
+    cases = ", ".join(f"CASE WHEN {m} IS DISTINCT FROM {x} THEN '{name}' END" for name, m, x in pairs)
+    return _PLAN_SQL.format(
+        source=source,
+        table=spec.table,
+        s_extra=f", raw, created, {values} AS v",
+        m_extra=", raw, created_time, last_updated_time, " + ", ".join(stored),
+        repair_fields=(
+            f"CASE WHEN m.id IS NULL THEN []::VARCHAR[] ELSE list_filter([{cases}], lambda x: x IS NOT NULL) END"
+        ),
+    )
+
 
 # Number the changes 1..n in arrival order, on the plan's small columns (never over the JSON).
 _NUMBER_SQL = """
@@ -173,22 +210,25 @@ FROM apply_plan
 _CHANGES_SQL = """
 SELECT p.change_no AS ord, ?::VARCHAR AS realm_id, ?::VARCHAR AS entity, p.id AS entity_id,
     CASE WHEN p.op = 'orphan_delete' THEN 'delete' ELSE p.op END AS op,
-    CASE WHEN p.op IN ('update', 'delete') THEN p.cur_token END AS sync_token_before,
-    CASE WHEN p.op IN ('create', 'update') THEN p.sync_token END AS sync_token_after,
-    CASE WHEN p.op = 'update' THEN list_sort(list_filter(
-        list_distinct(list_concat(json_keys(m.raw), json_keys(s.raw))),
-        lambda k: k NOT IN ('SyncToken', 'MetaData')
-            AND json_extract(m.raw, '$."' || k || '"') IS DISTINCT FROM json_extract(s.raw, '$."' || k || '"')
-    )) END AS changed_fields,
-    CASE WHEN p.op IN ('update', 'delete') THEN CAST(m.raw AS VARCHAR) END AS before_json,
-    CASE WHEN p.op IN ('create', 'update') THEN s.raw END AS after_json,
+    CASE WHEN p.op IN ('update', 'repair', 'delete') THEN p.cur_token END AS sync_token_before,
+    CASE WHEN p.op IN ('create', 'update', 'repair') THEN p.sync_token END AS sync_token_after,
+    CASE WHEN p.op IN ('update', 'repair') THEN list_sort(list_distinct(list_concat(
+        CASE WHEN p.op = 'repair' THEN list_filter(p.repair_fields, lambda f: f <> 'raw') ELSE []::VARCHAR[] END,
+        list_filter(
+            list_distinct(list_concat(json_keys(m.raw), json_keys(s.raw))),
+            lambda k: k NOT IN ('SyncToken', 'MetaData')
+                AND json_extract(m.raw, '$."' || k || '"') IS DISTINCT FROM json_extract(s.raw, '$."' || k || '"')
+        )
+    ))) END AS changed_fields,
+    CASE WHEN p.op IN ('update', 'repair', 'delete') THEN CAST(m.raw AS VARCHAR) END AS before_json,
+    CASE WHEN p.op IN ('create', 'update', 'repair') THEN s.raw END AS after_json,
     TRY_CAST(p.last_updated AS TIMESTAMPTZ) AS qbo_last_updated,
     ?::TIMESTAMPTZ AS recorded_at, ?::VARCHAR AS trigger, ?::VARCHAR AS run_id, ?::VARCHAR AS sync_id
 FROM apply_plan p
 JOIN {source} s ON s.seq = p.seq
 LEFT JOIN (
     SELECT id, id_key, raw FROM {table}
-    WHERE realm_id = ? AND id_key IN (SELECT id_key FROM apply_plan WHERE op IN ('update', 'delete'))
+    WHERE realm_id = ? AND id_key IN (SELECT id_key FROM apply_plan WHERE op IN ('update', 'repair', 'delete'))
 ) m ON m.id_key = p.id_key AND m.id = p.id
 WHERE p.op <> 'unchanged'
 """
@@ -236,7 +276,7 @@ def _apply(
     result: EntityApplyResult,
 ) -> None:
     table = spec.table
-    con.execute(_PLAN_SQL.format(source=source, table=table), [ctx.realm_id])
+    con.execute(_plan_sql(spec, source, ctx.verify_content), [ctx.realm_id])
     con.execute(_NUMBER_SQL)
     counts = dict(con.execute("SELECT op, count(*) FROM apply_plan GROUP BY op").fetchall())
     result.unchanged = counts.get("unchanged", 0)
@@ -251,13 +291,14 @@ def _apply(
     result.created = counts.get("create", 0)
     result.updated = counts.get("update", 0)
     result.deleted = counts.get("delete", 0) + counts.get("orphan_delete", 0)
+    result.repaired = counts.get("repair", 0)
     for op, qid in con.execute(
         "SELECT op, id FROM apply_plan WHERE op <> 'unchanged' ORDER BY seq LIMIT 50"
     ).fetchall():
         result.changed_ids.append(("delete" if op == "orphan_delete" else op, qid))
 
     # 2. Rows: replace created/updated ones (and store tombstones of objects we never saw) ...
-    rewrite = "SELECT {col} FROM apply_plan WHERE op IN ('create', 'update', 'orphan_delete')"
+    rewrite = "SELECT {col} FROM apply_plan WHERE op IN ('create', 'update', 'repair', 'orphan_delete')"
     con.execute(
         f"DELETE FROM {table} WHERE realm_id = ? AND id_key IN ({rewrite.format(col='id_key')}) "
         f"AND id IN ({rewrite.format(col='id')})",
@@ -274,7 +315,7 @@ def _apply(
                CASE WHEN is_deleted THEN coalesce(TRY_CAST(last_updated AS TIMESTAMPTZ), ?::TIMESTAMPTZ) END, ?
         FROM (
             SELECT s.*, {values} AS v FROM {source} s
-            WHERE s.seq IN (SELECT seq FROM apply_plan WHERE op IN ('create', 'update', 'orphan_delete'))
+            WHERE s.seq IN (SELECT seq FROM apply_plan WHERE op IN ('create', 'update', 'repair', 'orphan_delete'))
         )
         """,
         [ctx.realm_id, ctx.now, ctx.now],

@@ -10,7 +10,7 @@ the sync's transaction); nothing updates or deletes rows.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,7 @@ CONTENT_FIELDS = (
     "sync_id",
 )
 COLUMNS = (*CONTENT_FIELDS, "prev_hash", "row_hash")
-TRIGGERS = frozenset({"schedule", "sensor", "on_demand", "backfill", "webhook", "manual"})
+TRIGGERS = frozenset({"schedule", "sensor", "on_demand", "backfill", "webhook", "manual", "reconcile"})
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,16 @@ def canonical_sql(alias: str = "") -> str:
 
 def chain(prev_hash: str, content_hash: str) -> str:
     return hashlib.sha256((prev_hash + content_hash).encode("ascii")).hexdigest()
+
+
+def row_hash_reader(con: duckdb.DuckDBPyConnection) -> Callable[[int], str | None]:
+    """``change_id -> row_hash`` (None when there is no such change) on ``con``."""
+
+    def row_hash_at(change_id: int) -> str | None:
+        r = fetch_one(con, "SELECT row_hash FROM change_log WHERE change_id = ?", [change_id])
+        return r[0] if r else None
+
+    return row_hash_at
 
 
 def head(con: duckdb.DuckDBPyConnection) -> ChainHead:

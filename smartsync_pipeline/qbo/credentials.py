@@ -4,7 +4,15 @@ One connection file and one token file per company under ``home.companies_dir`` 
 Fernet-encrypted). Every write is atomic (temporary file, fsync, rename, fsync of the folder), so a
 crash mid-write leaves either the old or the new refresh token on disk, never half of one: losing the
 newest refresh token after a rotation is how existing connectors end with a dead connection.
-``TokenStore.lock()`` is the one cross-process, cross-thread lock that serializes refreshes.
+``TokenStore.lock()`` is the one cross-process, cross-thread lock that serializes refreshes and
+connects of a company.
+
+Two more facts live beside the tokens, so that a crash or a second ``connect`` can never cost the
+connection (see ARCHITECTURE.md, "Token rotation"): the token file remembers a digest of the refresh
+token the company was connected with (a second ``connect`` with that same, already-used token keeps
+the stored tokens instead of writing a dead one back), and ``<realm>.refreshing`` records a refresh in
+flight (written durably before the token request, removed when the answer is stored), so an
+``invalid_grant`` after a process died mid-refresh says exactly that.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -58,6 +67,20 @@ def _fingerprint(secret: str | None) -> str:
     if not secret:
         return "None"
     return "<sha256:" + hashlib.sha256(secret.encode()).hexdigest()[:8] + ">"
+
+
+def token_digest(secret: str) -> str:
+    """A SHA-256 digest of a token: enough to recognize it again, useless to anyone who reads it."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RefreshInFlight:
+    """A token refresh that was sent but whose answer was never stored (the process ended)."""
+
+    refresh_digest: str
+    started_at: datetime
+    pid: int
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -113,10 +136,18 @@ class TokenSet:
         return cls(access, refresh, later("expires_in"), later("x_refresh_token_expires_in"))
 
 
+def make_private_dirs(folder: Path) -> None:
+    """``folder`` and any missing parent, each 0700 (``mkdir(parents=True)`` would make parents with
+    the umask's mode)."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    for p in reversed(missing):
+        p.mkdir(mode=0o700, exist_ok=True)
+
+
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that readers (and a crash) see the old or the new file, whole.
     The file is created 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dirs(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -152,6 +183,10 @@ class TokenStore:
     def __repr__(self) -> str:
         return f"TokenStore(realm_id={self.realm_id!r}, path={str(self.path)!r})"
 
+    @property
+    def home(self) -> Home:
+        return self._home
+
     def load(self) -> TokenSet:
         """The stored tokens, read fresh from disk (another process may have rotated them)."""
         try:
@@ -159,7 +194,7 @@ class TokenStore:
         except FileNotFoundError:
             raise ReauthorizationRequired(self.realm_id, "no tokens are stored for it") from None
         except ValueError:
-            raise QBOError(f"token file {self.path} is corrupt") from None
+            raise self._damaged("it is not JSON") from None
         try:
             sealed = json.loads(decrypt(doc["sealed"], home=self._home))
             return TokenSet(
@@ -171,10 +206,20 @@ class TokenStore:
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, QBOError):
                 raise
-            raise QBOError(f"token file {self.path} is corrupt") from None
+            raise self._damaged("a field is missing or malformed") from None
 
-    def save(self, tokens: TokenSet) -> None:
-        """Persist atomically and durably (fsync) before anyone uses the new tokens."""
+    def _damaged(self, what: str) -> QBOError:
+        return QBOError(
+            f"the token file of company {self.realm_id} ({self.path}) is damaged: {what}; restore it from a "
+            f"backup or connect the company again (`smartsync connect --realm {self.realm_id} …`)"
+        )
+
+    def save(self, tokens: TokenSet, *, connected_with: str | None = None) -> None:
+        """Persist atomically and durably (fsync) before anyone uses the new tokens, then forget the
+        refresh in flight (its answer is stored now). ``connected_with`` (a ``connect``) replaces the
+        remembered connect token; a refresh keeps it."""
+        if connected_with is None:
+            connected_with = self._doc().get("connected_with")
         sealed = json.dumps({"access_token": tokens.access_token, "refresh_token": tokens.refresh_token})
         doc = {
             "version": _FORMAT_VERSION,
@@ -182,25 +227,105 @@ class TokenStore:
             "access_expires_at": _iso(tokens.access_expires_at),
             "refresh_expires_at": _iso(tokens.refresh_expires_at),
             "saved_at": datetime.now(UTC).isoformat(),
+            "connected_with": connected_with,
             "sealed": encrypt(sealed, home=self._home),
         }
         write_atomically(self.path, json.dumps(doc, indent=1).encode())
+        self.refresh_path.unlink(missing_ok=True)
+
+    def _doc(self) -> dict[str, Any]:
+        try:
+            doc = json.loads(self.path.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+    def connected_with(self, refresh_token: str) -> bool:
+        """True when the stored tokens came from connecting with ``refresh_token`` (or are it): that
+        token was already exchanged here, and writing it back would store a dead token."""
+        digest = token_digest(refresh_token)
+        if self._doc().get("connected_with") == digest:
+            return True
+        try:
+            return self.load().refresh_token == refresh_token
+        except QBOError:
+            return False
+
+    @property
+    def refresh_path(self) -> Path:
+        """Marks a refresh in flight (see the module docstring)."""
+        return self.path.with_name(f"{self.realm_id}.refreshing")
+
+    def begin_refresh(self, refresh_token: str) -> RefreshInFlight | None:
+        """Record, durably, that a refresh with ``refresh_token`` is about to be sent. Returns the
+        earlier refresh with the same token that never finished (a process died after sending it),
+        which is then kept as it is."""
+        earlier = self.refresh_in_flight()
+        digest = token_digest(refresh_token)
+        if earlier is not None and earlier.refresh_digest == digest:
+            return earlier
+        doc = {"refresh_digest": digest, "started_at": datetime.now(UTC).isoformat(), "pid": os.getpid()}
+        write_atomically(self.refresh_path, json.dumps(doc).encode())
+        return None
+
+    def refresh_in_flight(self) -> RefreshInFlight | None:
+        try:
+            doc = json.loads(self.refresh_path.read_bytes())
+            return RefreshInFlight(str(doc["refresh_digest"]), _parse_time(doc["started_at"]), int(doc["pid"]))  # type: ignore[arg-type]
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # a damaged marker says nothing reliable; the next stored answer removes it
+
+    def end_refresh(self) -> None:
+        """The refresh got a definite answer that rotated nothing (e.g. refused): forget it."""
+        self.refresh_path.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def lock(self, timeout: float = 120.0) -> Iterator[None]:
         """Hold the company's refresh lock (exclusive across processes and threads; reentrant within
-        one thread)."""
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            self._lock.acquire(timeout=timeout)
-        except FileLockTimeout:
-            raise QBOError(
-                f"timed out after {timeout:.0f} s waiting for the token lock of company {self.realm_id}"
-            ) from None
+        one thread and one ``TokenStore``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            make_private_dirs(self.lock_path.parent)
+            try:
+                self._lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
+            except FileLockTimeout:
+                raise QBOError(
+                    f"timed out after {timeout:.0f} s waiting for the token lock of company {self.realm_id}"
+                ) from None
+            except FileNotFoundError:
+                continue  # a failed first connect removed the folder meanwhile: make it again
+            if self._holds_the_lock_file():
+                break
+            self._lock.release()  # the file was removed and made again while we waited: lock the new one
         try:
             yield
         finally:
             self._lock.release()
+
+    def _holds_the_lock_file(self) -> bool:
+        """True unless the locked file is no longer the one at ``lock_path`` (a failed first connect
+        removes the home it created, lock file included, while holding the lock)."""
+        if self._lock.lock_counter > 1:
+            return True
+        fd = getattr(getattr(self._lock, "_context", None), "lock_file_fd", None)
+        if fd is None:
+            return True
+        try:
+            return os.path.samestat(os.fstat(fd), os.stat(self.lock_path))
+        except FileNotFoundError:
+            return False
+
+
+_CONNECTION_FIELDS = ("realm_id", "api_base", "token_url", "client_id", "client_secret")
+
+
+def _damaged(realm_id: str, path: Path, what: str) -> QBOError:
+    return QBOError(
+        f"the connection file of company {realm_id} ({path}) is damaged: {what}; restore it from a backup "
+        f"or connect the company again (`smartsync connect --realm {realm_id} …`)"
+    )
 
 
 class CompanyStore:
@@ -242,14 +367,21 @@ class CompanyStore:
                 f"company {realm_id} is not connected; run `smartsync connect --realm {realm_id}`"
             ) from None
         except ValueError:
-            raise QBOError(f"connection file {path} is corrupt") from None
+            raise _damaged(realm_id, path, "it is not JSON") from None
+        if not isinstance(doc, dict):
+            raise _damaged(realm_id, path, "it is not a JSON object")
+        missing = [k for k in _CONNECTION_FIELDS if not isinstance(doc.get(k), str) or not doc.get(k)]
+        if missing:
+            raise _damaged(realm_id, path, f"{', '.join(missing)} missing or empty")
+        if doc["realm_id"] != realm_id:
+            raise _damaged(realm_id, path, f"it names company {doc['realm_id']!r}")
         return CompanyConnection(
             realm_id=doc["realm_id"],
             api_base=doc["api_base"],
             token_url=doc["token_url"],
             client_id=doc["client_id"],
             client_secret=decrypt(doc["client_secret"], home=self.home),
-            name=doc.get("name", ""),
+            name=str(doc.get("name") or ""),
         )
 
     def realms(self) -> list[str]:
@@ -274,7 +406,9 @@ __all__ = [
     "CompanyConnection",
     "CompanyNotConnected",
     "CompanyStore",
+    "RefreshInFlight",
     "TokenSet",
     "TokenStore",
+    "token_digest",
     "write_atomically",
 ]

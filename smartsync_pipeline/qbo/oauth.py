@@ -1,10 +1,16 @@
 """Access tokens for one company, refreshed exactly once however many threads and processes ask.
 
-QBO rotates refresh tokens: after a refresh the old refresh token is dead. Two workers refreshing with
+QBO rotates refresh tokens: once a refresh returns a new refresh token, the old one is dead. Two workers refreshing with
 the same token means one of them gets ``invalid_grant`` and, if it overwrote the store, a company that
 must be reconnected by hand. The protocol here: take the company's cross-process lock, re-read the
 store, and if the stored access token is no longer the one that failed, someone else already
 refreshed — use theirs. Otherwise refresh, persist the new pair durably, and only then use it.
+
+The one moment a crash can still cost the connection is between QBO rotating the refresh token and
+the new one reaching disk. ``exchange`` keeps that window to the network return trip, the parsing of
+the answer and one atomic write (the key is checked and the refresh recorded as in flight before the
+request is sent; until the write the previous token stays on disk), and an ``invalid_grant`` after
+such a crash names it (see ARCHITECTURE.md, "Token rotation").
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from datetime import UTC, datetime
 
 import requests
 
-from smartsync_pipeline.qbo.credentials import CompanyConnection, TokenSet, TokenStore
+from smartsync_pipeline.qbo.credentials import CompanyConnection, RefreshInFlight, TokenSet, TokenStore
 from smartsync_pipeline.qbo.errors import (
     QBOError,
     ReauthorizationRequired,
@@ -24,7 +30,7 @@ from smartsync_pipeline.qbo.errors import (
     TransportError,
     parse_fault,
 )
-from smartsync_pipeline.qbo.secrets import redact
+from smartsync_pipeline.qbo.secrets import fernet, redact
 
 EXPIRY_MARGIN_SECONDS = 60.0
 
@@ -93,14 +99,36 @@ class OAuthSession:
                 with self._memory_lock:
                     self._tokens = stored
                 return stored.access_token
-            fresh = self._request_refresh(stored.refresh_token)
-            self.token_store.save(fresh)  # durable before use: the old refresh token is dead now
+            fresh = self.exchange(stored.refresh_token)
             with self._memory_lock:
-                self._tokens = fresh
                 self.refresh_count += 1
             _log.info("realm %s: access token refreshed and stored", self.conn.realm_id)
             assert fresh.access_token is not None
             return fresh.access_token
+
+    def exchange(self, refresh_token: str, *, connected_with: str | None = None) -> TokenSet:
+        """Trade ``refresh_token`` for a new token pair and store it durably before returning it.
+        The caller holds ``token_store.lock()``. ``connected_with`` is passed on to the store (a
+        ``connect``)."""
+        store = self.token_store
+        fernet(store.home, create=True)  # a missing key must fail here, before QBO rotates, not after
+        earlier = store.begin_refresh(refresh_token)
+        try:
+            fresh = self._request_refresh(refresh_token)
+        except ReauthorizationRequired as exc:
+            if exc.reason.endswith("(invalid_grant)") and earlier is not None:
+                raise ReauthorizationRequired(self.conn.realm_id, _interrupted(earlier)) from None
+            store.end_refresh()  # refused: nothing was rotated
+            raise
+        except TransportError:
+            raise  # no answer: QBO may have rotated; the refresh stays recorded as in flight
+        except QBOError:
+            store.end_refresh()  # a definite error answer: nothing was rotated
+            raise
+        store.save(fresh, connected_with=connected_with)  # durable before use: the old token may be dead now
+        with self._memory_lock:
+            self._tokens = fresh
+        return fresh
 
     def _request_refresh(self, refresh_token: str) -> TokenSet:
         """POST the refresh. Retries only when the server provably did not rotate (connect failure,
@@ -132,10 +160,13 @@ class OAuthSession:
             _log.debug("POST %s -> %d (%.0f ms)", _path_of(self.conn.token_url), response.status_code, elapsed_ms)
             if response.status_code == 200:
                 try:
-                    payload = response.json()
-                except ValueError:
-                    raise QBOError("token endpoint answered 200 with a body that is not JSON") from None
-                return TokenSet.from_token_response(payload, now=datetime.now(UTC))
+                    return TokenSet.from_token_response(response.json(), now=datetime.now(UTC))
+                except (ValueError, AttributeError, QBOError):
+                    # The server answered 200, so it may have rotated: this is "no usable answer".
+                    raise TransportError(
+                        f"token refresh for company {self.conn.realm_id} got an unusable 200 answer; the refresh "
+                        "token may have been rotated by the server"
+                    ) from None
             error = _oauth_error(response)
             if error in {"invalid_grant", "invalid_client", "unauthorized_client"}:
                 reason = {
@@ -153,6 +184,15 @@ class OAuthSession:
             raise last
         assert last is not None
         raise RetriesExhausted(last, self.max_attempts)
+
+
+def _interrupted(earlier: RefreshInFlight) -> str:
+    return (
+        f"the refresh token was rejected (invalid_grant) right after an interrupted refresh: process "
+        f"{earlier.pid} sent a token refresh at {earlier.started_at:%Y-%m-%d %H:%M:%S} UTC and ended before it "
+        "stored the answer, so QBO rotated the refresh token and the new one was lost. Nothing local can "
+        "bring it back: authorize the app again to get a new refresh token"
+    )
 
 
 def _oauth_error(response: requests.Response) -> str | None:

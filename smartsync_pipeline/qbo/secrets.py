@@ -1,8 +1,10 @@
 """Credentials at rest are Fernet-encrypted with a key kept apart from the data.
 
 The key comes from ``SMARTSYNC_SECRET_KEY`` (a urlsafe-base64 Fernet key, e.g. from a secret manager)
-or, when unset, from ``Home.key_path``: a 0600 file created on first use. Copying the companies folder
-without the key therefore leaks nothing. ``redact`` is what every log line and error message goes
+or, when unset, from ``Home.key_path``: a 0600 file created on first use, and only then: while any
+sealed credentials exist a missing key is an error that says how to recover, never a new key (a new
+key would make the stored refresh tokens unreadable for good). Copying the companies folder without
+the key therefore leaks nothing. ``redact`` is what every log line and error message goes
 through before it can show a token.
 """
 
@@ -73,14 +75,41 @@ def _create_key_file(path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def fernet(home: Home | None = None) -> Fernet:
-    """The Fernet for this home: from the environment, else from (or newly into) the key file."""
+# Files under SMARTSYNC_HOME that hold data sealed with the key (besides the companies folder).
+VERIFIER_FILE = "webhook_verifier"
+
+
+def sealed_credentials(home: Home) -> list[Path]:
+    """Every file sealed with the home's key: connection and token files, the webhook verifier."""
+    found = sorted(home.companies_dir.glob("*.json")) if home.companies_dir.is_dir() else []
+    verifier = home.root / VERIFIER_FILE
+    return [*found, verifier] if verifier.exists() else found
+
+
+def _missing_key(path: Path, sealed: list[Path]) -> SecretKeyError:
+    return SecretKeyError(
+        f"the encryption key {path} is missing, but {len(sealed)} file(s) sealed with it exist "
+        f"(e.g. {sealed[0]}); restore the key from a backup (or set {ENV_KEY} to it). If it is lost, move "
+        f"{sealed[0].parent} aside and connect every company again: no new key is made while sealed "
+        "credentials exist"
+    )
+
+
+def fernet(home: Home | None = None, *, create: bool = False) -> Fernet:
+    """The Fernet for this home: from the environment, else from the key file, which is created
+    (``create``) only when no sealed credentials exist yet."""
     env = os.environ.get(ENV_KEY)
     if env:
         return _fernet_from(env.encode(), f"environment variable {ENV_KEY}")
-    path = _home(home).key_path
+    h = _home(home)
+    path = h.key_path
     with _key_lock:
         if not path.exists():
+            sealed = sealed_credentials(h)
+            if sealed:
+                raise _missing_key(path, sealed)
+            if not create:
+                raise SecretKeyError(f"the encryption key {path} is missing and nothing was ever sealed with it")
             _create_key_file(path)
         try:
             raw = _read_key_file(path)
@@ -91,7 +120,7 @@ def fernet(home: Home | None = None) -> Fernet:
 
 def encrypt(plaintext: str, *, home: Home | None = None) -> str:
     """Encrypt ``plaintext`` with the home's key; the result is ASCII, safe to store in JSON."""
-    return fernet(home).encrypt(plaintext.encode("utf-8")).decode("ascii")
+    return fernet(home, create=True).encrypt(plaintext.encode("utf-8")).decode("ascii")
 
 
 def decrypt(ciphertext: str, *, home: Home | None = None) -> str:
@@ -121,4 +150,14 @@ def redact(text: str, *secrets: str | None) -> str:
     return _TOKEN_FIELD.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", out)
 
 
-__all__ = ["ENV_KEY", "MASK", "SecretKeyError", "decrypt", "encrypt", "fernet", "redact"]
+__all__ = [
+    "ENV_KEY",
+    "MASK",
+    "VERIFIER_FILE",
+    "SecretKeyError",
+    "decrypt",
+    "encrypt",
+    "fernet",
+    "redact",
+    "sealed_credentials",
+]

@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--window-seconds", type=float, default=60.0)
     serve.add_argument("--max-concurrent", type=int, default=10)
     serve.add_argument("--rotation-grace-seconds", type=float, default=0.0)
+    serve.add_argument("--rotation-interval-seconds", type=float, default=0.0, help="Intuit: 86400")
     serve.add_argument("--start-time", default=None, help="ISO time for the sandbox clock (default: now)")
     serve.add_argument("--freeze", action="store_true", help="stop real time from moving the sandbox clock")
     serve.add_argument("--access-log", action="store_true", help="log every request line to stderr")

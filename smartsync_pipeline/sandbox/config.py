@@ -20,6 +20,7 @@ class SandboxConfig:
     window_seconds: float = 60.0
     max_concurrent: int = 10
     rotation_grace_seconds: float = 0.0
+    rotation_interval_seconds: float = 0.0  # Intuit: 86400 (a refresh token keeps its value for 24 h)
     start_time: str | None = None  # ISO date-time for the clock and the seeded history (default: now)
     freeze: bool = False
     access_log: bool = False

@@ -30,6 +30,9 @@ class FaultSettings:
     down: bool = False
     fail_next: list[dict[str, int]] = field(default_factory=list)
     report_cell_limit: int = 400_000  # QBO cuts a report past this many cells (rows x columns)
+    # The token endpoint waits this long after a successful refresh (tokens already issued, the old
+    # refresh token possibly dead) before it answers: the moment a client crash loses a rotation.
+    token_pause_ms: int = 0
 
 
 class FaultInjector:
@@ -56,8 +59,8 @@ class FaultInjector:
                 if not isinstance(item, dict) or item.get("status") not in ALLOWED_STATUSES:
                     raise FaultSettingsError(f"fail_next items need a status from {ALLOWED_STATUSES}")
                 item.setdefault("count", 1)
-            if int(new.latency_ms) < 0 or int(new.latency_jitter_ms) < 0:
-                raise FaultSettingsError("latency must be >= 0")
+            if int(new.latency_ms) < 0 or int(new.latency_jitter_ms) < 0 or int(new.token_pause_ms) < 0:
+                raise FaultSettingsError("latency and pauses must be >= 0")
             if int(new.report_cell_limit) < 1:
                 raise FaultSettingsError("report_cell_limit must be >= 1")
             new.fail_next = [dict(item) for item in new.fail_next]

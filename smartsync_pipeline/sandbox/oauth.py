@@ -1,8 +1,13 @@
 """OAuth 2.0 the way Intuit does it: hour-long access tokens, rotating refresh tokens bound to a realm.
 
-Rotation is strict by default: a refresh token works once, and the moment it has been used the old
-one answers ``invalid_grant`` (``rotation_grace_seconds`` relaxes that for experiments). Tokens are
-random and are never logged or echoed anywhere but in the token response itself.
+Intuit's documented rotation (developer help article "Validity of Refresh Token"): a refresh token
+keeps its value for its first 24 hours — refreshing with it returns a new access token and the same
+refresh token —; the first refresh after that returns a new refresh token and the old one stops
+working at once (``invalid_grant``). No grace period for the old token is documented.
+``rotation_interval_seconds=86400`` is that model. The default, 0, is stricter than Intuit: every
+refresh rotates, which is what our client must survive anyway. ``rotation_grace_seconds`` keeps a
+replaced token working for a while (an experiment; not Intuit's behaviour). Tokens are random and
+are never logged or echoed anywhere but in the token response itself.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class _RefreshGrant:
     realm_id: str
     expires_at: float
     rotated_at: float | None = None
+    issued_at: float = 0.0  # state files from before this field: treated as old, so they rotate
 
 
 @dataclass(frozen=True)
@@ -58,12 +64,14 @@ class TokenAuthority:
         client_id: str | None = None,
         client_secret: str | None = None,
         rotation_grace_seconds: float = 0.0,
+        rotation_interval_seconds: float = 0.0,
     ) -> None:
         self.clock = clock
         self.realm_ids = list(realm_ids)
         self.client_id = client_id or f"sandbox-{secrets.token_hex(8)}"
         self.client_secret = client_secret or secrets.token_urlsafe(24)
         self.rotation_grace_seconds = rotation_grace_seconds
+        self.rotation_interval_seconds = rotation_interval_seconds
         self._lock = threading.Lock()
         self._access: dict[str, _AccessGrant] = {}
         self._refresh: dict[str, _RefreshGrant] = {}
@@ -81,12 +89,18 @@ class TokenAuthority:
         if not (same_id and same_secret):
             raise InvalidClient
 
-    def _issue_locked(self, realm_id: str) -> dict[str, Any]:
+    def _issue_locked(self, realm_id: str, keep_refresh: str | None = None) -> dict[str, Any]:
+        """A new access token with a new refresh token, or with ``keep_refresh`` (still young: Intuit
+        returns the same refresh token, its expiry rolled forward)."""
         now = self.clock.now()
         access = secrets.token_urlsafe(32)
-        refresh = secrets.token_urlsafe(32)
         self._access[access] = _AccessGrant(realm_id, now + ACCESS_TOKEN_SECONDS, self._generation[realm_id])
-        self._refresh[refresh] = _RefreshGrant(realm_id, now + REFRESH_TOKEN_SECONDS)
+        if keep_refresh is None:
+            refresh = secrets.token_urlsafe(32)
+            self._refresh[refresh] = _RefreshGrant(realm_id, now + REFRESH_TOKEN_SECONDS, issued_at=now)
+        else:
+            refresh = keep_refresh
+            self._refresh[refresh].expires_at = now + REFRESH_TOKEN_SECONDS
         self._prune_locked(now)
         return {
             "access_token": access,
@@ -141,9 +155,12 @@ class TokenAuthority:
                 raise InvalidGrant
             if grant.rotated_at is not None and now - grant.rotated_at > self.rotation_grace_seconds:
                 raise InvalidGrant
-            if grant.rotated_at is None:
-                grant.rotated_at = now
-            pair = self._issue_locked(grant.realm_id)
+            if grant.rotated_at is None and now - grant.issued_at < self.rotation_interval_seconds:
+                pair = self._issue_locked(grant.realm_id, keep_refresh=refresh_token)
+            else:
+                if grant.rotated_at is None:
+                    grant.rotated_at = now
+                pair = self._issue_locked(grant.realm_id)
         self._changed()
         return grant.realm_id, pair
 

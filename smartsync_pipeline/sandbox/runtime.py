@@ -50,7 +50,12 @@ class SandboxRuntime:
             for k, realm in enumerate(self.realm_ids)
         }
         self.authority = TokenAuthority(
-            self.clock, self.realm_ids, client_id, client_secret, config.rotation_grace_seconds
+            self.clock,
+            self.realm_ids,
+            client_id,
+            client_secret,
+            config.rotation_grace_seconds,
+            config.rotation_interval_seconds,
         )
         self.webhook_verifier = verifier
         self.limits = Limits(config.per_window, config.window_seconds, config.max_concurrent)

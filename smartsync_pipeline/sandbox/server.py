@@ -162,6 +162,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
             if grant_type == "refresh_token":
                 realm, pair = authority.refresh(form.get("refresh_token", ""))
                 stats.refresh(True)
+                pause = self.runtime.faults.current()["token_pause_ms"]
+                if pause:
+                    time.sleep(pause / 1000)  # issued, not yet answered (a fault knob)
             elif grant_type == "authorization_code":
                 realm, pair = authority.exchange_code(form.get("code", ""), form.get("redirect_uri"))
                 stats.refresh(True, code_exchange=True)

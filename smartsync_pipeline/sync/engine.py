@@ -25,6 +25,7 @@ from smartsync_pipeline.entities import EntitySpec, entity, iter_entities
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.locking import FileLock
 from smartsync_pipeline.mirror import change_log
+from smartsync_pipeline.mirror.anchors import AnchoredCommit, AnchorMismatch, AnchorStore
 from smartsync_pipeline.mirror.apply import (
     ApplyContext,
     EntityApplyResult,
@@ -93,6 +94,7 @@ class SyncEngine:
         self.home.ensure()
         self.db = MirrorDatabase(self.home)
         self.snapshots = SnapshotStore(self.home)
+        self.anchors = AnchorStore(self.home)
 
     def client(self, realm_id: str) -> Any:
         if self.client_factory is not None:
@@ -115,18 +117,21 @@ class SyncEngine:
         run_id: str | None = None,
         progress: Progress | None = None,
         lock_timeout: float | None = None,
+        verify_content: bool = False,
     ) -> SyncReport:
         """Bring the mirror of ``entities`` (default: all) of one realm up to date with QBO.
 
         A second sync of the same realm waits for the first (at most ``lock_timeout`` seconds, then
-        ``LockTimeout``); its CDC window is then tiny."""
+        ``LockTimeout``); its CDC window is then tiny. ``verify_content`` also compares rows whose
+        SyncToken did not change with QBO's content and repairs those that differ (op ``repair``;
+        ``reconcile --deep`` and the daily full reconciliation use it with ``mode="full"``)."""
         if mode not in MODES:
             raise SyncError(f"unknown sync mode {mode!r}; expected one of {', '.join(MODES)}")
         if trigger not in change_log.TRIGGERS:
             raise SyncError(f"unknown trigger {trigger!r}; expected one of {', '.join(sorted(change_log.TRIGGERS))}")
         specs = list(iter_entities(list(entities) if entities else None))
         realm_id = resolve_realm(self.home, realm_id)
-        report = SyncReport(realm_id, uuid.uuid4().hex, trigger, run_id, self.clock())
+        report = SyncReport(realm_id, uuid.uuid4().hex, trigger, run_id, self.clock(), verify_content=verify_content)
         timeout = self.lock_timeout if lock_timeout is None else lock_timeout
         with self.realm_lock(realm_id).exclusive(timeout) as waited:
             report.lock_wait_seconds += waited
@@ -267,7 +272,7 @@ class SyncEngine:
             self.db.discard_shadow()
             # Stamped under the writer lock, so recorded_at never runs backwards against change_id.
             now = self.clock()
-            ctx = ApplyContext(realm_id, report.trigger, report.run_id, report.sync_id, now)
+            ctx = ApplyContext(realm_id, report.trigger, report.run_id, report.sync_id, now, report.verify_content)
             units = list(self._work_units(specs, cdc, incremental, fulls, missing, rescued, now))
             results: dict[str, EntityApplyResult] = {}
             shadow = self.db.shadow() if fulls else nullcontext(None)
@@ -279,6 +284,7 @@ class SyncEngine:
                 try:
                     # One appender for all units: it carries the chain head from one unit to the next.
                     writer = change_log.ChangeLogAppender(con)
+                    anchor = self._anchored(realm_id, con, writer.head)
                     for spec, source, last in units:
                         if transaction_per_unit:
                             con.execute("BEGIN TRANSACTION")
@@ -290,6 +296,7 @@ class SyncEngine:
                             con.execute("COMMIT")
                             # Committed rows stay pinned in memory until checkpointed: write them out.
                             con.execute("CHECKPOINT")
+                    anchor.intent(writer.head, report.sync_id)  # before the commit (or the shadow's rename)
                     if not transaction_per_unit:
                         con.execute("COMMIT")
                 except BaseException:
@@ -298,12 +305,20 @@ class SyncEngine:
                     raise
                 state = read_state_rows(con)
                 key = content_key(con)
+            anchor.done()
             report.change_id_first = writer.first_id
             report.change_id_last = writer.head.change_id if writer.first_id else None
             report.chain_head_hash = writer.head.row_hash
             with report.timed("publish"):
                 info = self.snapshots.publish(self.db.path, state, content_key=key)
             report.snapshot_generation = info.generation
+
+    def _anchored(self, realm_id: str, con: duckdb.DuckDBPyConnection, head: change_log.ChainHead) -> AnchoredCommit:
+        """The head about to be extended must be the anchored one (see mirror/anchors.py)."""
+        try:
+            return self.anchors.begin(realm_id, head, change_log.row_hash_reader(con))
+        except AnchorMismatch as exc:
+            raise SyncError(str(exc)) from None
 
     def _work_units(
         self,
@@ -358,5 +373,5 @@ class SyncEngine:
         report.entities[spec.name] = EntitySyncReport(
             spec.name, mode, result.created, result.updated, result.deleted, result.unchanged, active, deleted,
             fetched, st.watermark, watermark, result.changed_ids,
-            full_reasons.get(spec.name, "") if mode == "full" else "",
+            full_reasons.get(spec.name, "") if mode == "full" else "", result.repaired,
         )  # fmt: skip

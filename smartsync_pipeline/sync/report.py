@@ -25,10 +25,11 @@ class EntitySyncReport:
     watermark_after: datetime | None = None
     changed_ids: list[tuple[str, str]] = field(default_factory=list)
     fallback_reason: str = ""  # why an incremental request ran as full
+    repaired: int = 0  # rows whose content differed from QBO's at an unchanged SyncToken (verify_content)
 
     @property
     def changed(self) -> int:
-        return self.created + self.updated + self.deleted
+        return self.created + self.updated + self.deleted + self.repaired
 
 
 @dataclass
@@ -52,6 +53,7 @@ class SyncReport:
     lock_wait_seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase: fetch, apply, publish, ...
     notes: list[str] = field(default_factory=list)
+    verify_content: bool = False  # unchanged-token rows were compared with QBO's content
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -93,6 +95,6 @@ class SyncReport:
         out = convert(asdict(self))
         out["duration_seconds"] = round(self.duration_seconds, 3)
         out["mode"] = self.mode
-        for key in ("created", "updated", "deleted", "unchanged"):
+        for key in ("created", "updated", "deleted", "unchanged", "repaired"):
             out[key] = self.total(key)
         return out

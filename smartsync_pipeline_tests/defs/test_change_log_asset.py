@@ -142,3 +142,21 @@ def test_a_rewritten_anchor_row_fails_the_run(setup: MirrorSetup) -> None:
     message = _failure_message(setup.run_change_log(raise_on_error=False, with_check=False))
     assert message.startswith(f"change log chain is BROKEN at change {anchor} [")
     assert f"change {anchor} was modified after it was recorded" in message
+
+
+@pytest.fixture
+def fresh_setup(tmp_path: Path):
+    yield from start_mirror_setup(tmp_path, realms=1, ephemeral=True)
+
+
+def test_a_cut_tail_fails_the_run_naming_the_missing_changes(fresh_setup: MirrorSetup) -> None:
+    """Deleting the newest rows leaves a valid, shorter chain; the anchor knows the head it had."""
+    setup = fresh_setup
+    setup.materialize(setup.realms[0])
+    setup.companies[0].simulate(10, seed=9)
+    setup.materialize(setup.realms[0])
+    head = _change_count(setup)
+    _tamper(setup, "DELETE FROM change_log WHERE change_id > ?", [head - 3])
+    message = _failure_message(setup.run_change_log(raise_on_error=False, with_check=False))
+    assert message.startswith("change log tail does not match its anchor: the chain ends at change")
+    assert f"changes {head - 2}..{head} are missing (cut from the tail)" in message

@@ -10,7 +10,7 @@ import yaml
 from click.testing import CliRunner
 
 from smartsync_pipeline.cli.instance_commands import instance
-from smartsync_pipeline.defs.partitions import register_realm
+from smartsync_pipeline.defs.partitions import PartitionRegistrationError, register_realm
 from smartsync_pipeline_tests.defs.conftest import REPO_ROOT
 
 
@@ -79,10 +79,12 @@ def test_register_realm_adds_the_partition_once(tmp_path: Path, monkeypatch) -> 
         assert inst.get_dynamic_partitions("realms") == ["4620816365"]
 
 
-def test_register_realm_never_raises_on_a_broken_instance(tmp_path: Path, monkeypatch, caplog) -> None:
+def test_register_realm_on_a_broken_instance_says_so(tmp_path: Path, monkeypatch) -> None:
+    """A configured instance that refuses is an error (connect exits non-zero and says the company is
+    connected but not in Dagster), not a warning behind exit 0."""
     home = tmp_path / "dh"
     home.mkdir()
     (home / "dagster.yaml").write_text("storage: [this is not a storage config\n")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    assert register_realm("4620816365") is False
-    assert "could not register company 4620816365" in caplog.text
+    with pytest.raises(PartitionRegistrationError):
+        register_realm("4620816365", attempts=2)

@@ -72,6 +72,7 @@ def test_daily_request_runs_a_full_sync_and_reconciles_counts(setup: MirrorSetup
     realm = setup.realms[0]
     [request] = [r for r in daily_full_reconciliation(_context(setup.instance)) if r.partition_key == realm]
     assert _mode(request) == "full"
+    assert request.run_config["ops"]["qbo_mirrors"]["config"]["verify_content"] is True  # the content check
     assert {k.name for k in request.asset_check_keys} == {"freshness", "unique_ids", "reconciliation"}
     result = setup.run_request(request)
     assert result.success

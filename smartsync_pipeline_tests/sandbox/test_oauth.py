@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import requests
 
 from smartsync_pipeline_tests.sandbox.api_session import SandboxApi
@@ -171,3 +172,30 @@ def test_secrets_never_appear_in_responses_or_logs(sandbox_factory):
     assert "GET /v3/company/" in log and "GET /_sandbox/stats" in log  # the access log is on
     for secret in [*secrets, *(r["access_token"] for r in info["realms"])]:
         assert secret not in log
+
+
+def test_intuit_rotation_model(sandbox_factory):
+    """``rotation_interval_seconds=86400``: a refresh token keeps its value for its first 24 h (the
+    answer carries the same refresh token and it keeps working); the first refresh after that returns
+    a new one and the old one is refused at once (Intuit's help article "Validity of Refresh Token")."""
+    sandbox = sandbox_factory(seed=34, rotation_interval_seconds=86_400)
+    api = SandboxApi(sandbox)
+    first = sandbox.info["refresh_token"]
+    for _ in range(3):
+        answer = api.refresh(first)
+        assert answer.status_code == 200 and answer.json()["refresh_token"] == first
+    sandbox.control("clock", {"advance_seconds": 86_401})
+    rotated = api.refresh(first).json()["refresh_token"]
+    assert rotated != first
+    assert api.refresh(first).json() == {"error": "invalid_grant"}
+    assert api.refresh(rotated).json()["refresh_token"] == rotated  # the new one is young again
+
+
+def test_token_pause_knob_answers_late_after_issuing(sandbox_factory):
+    sandbox = sandbox_factory(seed=35)
+    sandbox.control("faults", {"token_pause_ms": 300})
+    started = time.monotonic()
+    assert SandboxApi(sandbox).refresh(sandbox.info["refresh_token"]).status_code == 200
+    assert time.monotonic() - started >= 0.3
+    with pytest.raises(RuntimeError, match="must be >= 0"):
+        sandbox.control("faults", {"token_pause_ms": -1})

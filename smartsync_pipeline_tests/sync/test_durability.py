@@ -41,13 +41,17 @@ def content_digest(home: Home) -> str:
 
 
 def copy_state(src: Path, dst: Path) -> None:
-    """Mirror and snapshots from ``src`` into ``dst`` (tokens in ``dst`` are kept: they rotate)."""
+    """Mirror, snapshots and the change log's anchors from ``src`` into ``dst`` (tokens in ``dst`` are
+    kept: they rotate). The anchors belong to the mirror's state: an older mirror with newer anchors is
+    a cut trail, which the next sync refuses to extend."""
     for name in ("mirror.duckdb", "mirror.duckdb.wal"):
         (dst / name).unlink(missing_ok=True)
         if (src / name).exists():
             shutil.copy2(src / name, dst / name)
-    shutil.rmtree(dst / "snapshots", ignore_errors=True)
-    shutil.copytree(src / "snapshots", dst / "snapshots", symlinks=True)
+    for folder in ("snapshots", "anchors"):
+        shutil.rmtree(dst / folder, ignore_errors=True)
+        if (src / folder).exists():
+            shutil.copytree(src / folder, dst / folder, symlinks=True)
 
 
 def snapshot_is_usable(home: Home) -> bool:

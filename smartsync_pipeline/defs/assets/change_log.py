@@ -1,8 +1,9 @@
 """The change-log asset: proves the audit trail is intact and archives it, incrementally.
 
 Each materialization verifies the hash chain from the head recorded by the previous one (the whole
-chain the first time), fails the run naming the first broken change when history was rewritten, and
-appends the new changes to the Parquet archive. The mirror file is read under the writer lock
+chain the first time) and the chain's head against its anchor (mirror/anchors.py: a cut or rewritten
+tail), fails the run naming the first broken change or the missing ones, and appends the new changes
+to the Parquet archive. The mirror file is read under the writer lock
 (``MirrorDatabase.inspect``) for as short a time as the new changes need.
 """
 
@@ -10,6 +11,7 @@ appends the new changes to the Parquet archive. The mirror file is read under th
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import dagster as dg
 import duckdb
@@ -18,6 +20,7 @@ from smartsync_pipeline.defs.assets.mirrors import MIRROR_KEYS
 from smartsync_pipeline.defs.change_archive import export_changes
 from smartsync_pipeline.defs.resources.mirror_sync import MirrorSyncResource
 from smartsync_pipeline.mirror import change_log as chain
+from smartsync_pipeline.mirror.anchors import AnchorStore
 
 CHANGE_LOG_KEY = dg.AssetKey(["qbo", "change_log"])
 AUDIT_GROUP = "audit"
@@ -52,6 +55,31 @@ def previous_anchor(instance: dg.DagsterInstance) -> AuditAnchor:
     if materialization is None:
         return AuditAnchor(None, 0)
     return AuditAnchor.from_metadata(materialization.metadata)
+
+
+def recorded_heads(instance: dg.DagsterInstance) -> list[tuple[str, chain.ChainHead]]:
+    """The chain heads Dagster's event log holds: the head this asset last verified, and the head
+    after the latest materialization of each mirror asset that appended changes. They live outside
+    SMARTSYNC_HOME, so `audit verify` compares the chain with them too."""
+    heads: list[tuple[str, chain.ChainHead]] = []
+    anchor = previous_anchor(instance)
+    if anchor.head is not None:
+        heads.append(("Dagster's last qbo/change_log materialization", anchor.head))
+    for key in MIRROR_KEYS.values():
+        event = instance.get_latest_materialization_event(key)
+        materialization = event.asset_materialization if event is not None else None
+        if materialization is None:
+            continue
+        last, head_hash = (materialization.metadata.get(k) for k in ("change_id_last", "chain_head_hash"))
+        if last is not None and isinstance(last.value, int) and head_hash is not None:
+            when = datetime.fromtimestamp(event.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            heads.append(
+                (
+                    f"Dagster's {key.to_user_string()} materialization of {when} UTC",
+                    chain.ChainHead(last.value, str(head_hash.value)),
+                )
+            )
+    return heads
 
 
 _CHANGES_SCHEMA = dg.TableSchema(
@@ -111,6 +139,14 @@ def change_log(context: dg.AssetExecutionContext, mirror_sync: MirrorSyncResourc
                     "first_broken_change": what,
                     "reason": result.reason,
                 },
+                allow_retries=False,
+            )
+        # A cut or rewritten tail is a valid chain: compare the head with the one recorded outside it.
+        tail = AnchorStore(home).check(chain.head(con), chain.row_hash_reader(con))
+        if not tail.ok:
+            raise ChangeLogBroken(
+                description=f"change log tail does not match its anchor: {tail.reason}",
+                metadata={"reason": tail.reason, "missing": str(tail.missing or "")},
                 allow_retries=False,
             )
         new_after = anchor.head.change_id if anchor.head else 0

@@ -69,9 +69,12 @@ MIRROR_SPECS: list[dg.AssetSpec] = [_spec(entity) for entity in ENTITIES]
 
 
 class MirrorSyncConfig(dg.Config):
-    """How to sync: ``auto`` (CDC when possible), ``full`` (page everything) or ``incremental``."""
+    """How to sync: ``auto`` (CDC when possible), ``full`` (page everything) or ``incremental``;
+    ``verify_content`` also compares unchanged rows' content with QBO and repairs what differs (the
+    daily full reconciliation)."""
 
     mode: str = "auto"
+    verify_content: bool = False
 
     @field_validator("mode")
     @classmethod
@@ -95,7 +98,14 @@ def qbo_mirrors(
     entities = entities_for_keys(context.selected_asset_keys)
     trigger = trigger_for_run(context.run.tags)
     context.log.info(f"syncing {', '.join(entities)} of realm {realm_id} (mode {config.mode}, trigger {trigger})")
-    report = mirror_sync.engine().sync(realm_id, entities, mode=config.mode, trigger=trigger, run_id=context.run.run_id)
+    report = mirror_sync.engine().sync(
+        realm_id,
+        entities,
+        mode=config.mode,
+        trigger=trigger,
+        run_id=context.run.run_id,
+        verify_content=config.verify_content,
+    )
     missing = [name for name in entities if name not in report.entities]
     if missing:
         raise dg.Failure(
