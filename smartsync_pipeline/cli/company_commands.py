@@ -130,7 +130,7 @@ def _add_partition(realm_id: str) -> bool:
 @click.option("--api-base", help="QBO API base, e.g. https://quickbooks.api.intuit.com/v3")
 @click.option("--token-url", help="OAuth token endpoint")
 @click.option("--realm", "realm_id", help="The company's realm id")
-@click.option("--client-id")
+@click.option("--client-id", help="the app's OAuth client id")
 @click.option("--client-secret", envvar="SMARTSYNC_CLIENT_SECRET", help="or env SMARTSYNC_CLIENT_SECRET")
 @click.option("--refresh-token", envvar="SMARTSYNC_REFRESH_TOKEN", help="or env SMARTSYNC_REFRESH_TOKEN")
 @click.option("--webhook-verifier", envvar="SMARTSYNC_WEBHOOK_VERIFIER", help="verifier token for webhooks")
