@@ -10,17 +10,22 @@ from __future__ import annotations
 import dagster as dg
 
 from smartsync_pipeline.defs import assets, checks
-from smartsync_pipeline.defs.jobs import change_log_audit_job, mirror_sync_job
+from smartsync_pipeline.defs.jobs import change_log_audit_job, company_checks_sweep_job, mirror_sync_job
 from smartsync_pipeline.defs.resources import RESOURCES
-from smartsync_pipeline.defs.schedules import cdc_sweep, change_log_audit_hourly, daily_full_reconciliation
+from smartsync_pipeline.defs.schedules import (
+    cdc_sweep,
+    change_log_audit_hourly,
+    daily_full_reconciliation,
+    weekly_company_checks_sweep,
+)
 from smartsync_pipeline.defs.sensors.freshness_enforcer import mirror_freshness_enforcer
 from smartsync_pipeline.defs.sensors.webhook_inbox import webhook_inbox
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_package_module(assets),
     asset_checks=dg.load_asset_checks_from_package_module(checks),
-    jobs=[mirror_sync_job, change_log_audit_job],
-    schedules=[cdc_sweep, daily_full_reconciliation, change_log_audit_hourly],
+    jobs=[mirror_sync_job, change_log_audit_job, company_checks_sweep_job],
+    schedules=[cdc_sweep, daily_full_reconciliation, change_log_audit_hourly, weekly_company_checks_sweep],
     sensors=[mirror_freshness_enforcer, webhook_inbox],
     resources=RESOURCES,
 )

@@ -1,4 +1,5 @@
-"""Jobs that schedules and sensors target: per-realm mirror syncs and the change-log audit."""
+"""Jobs that schedules and sensors target: per-realm mirror syncs, the change-log audit, and the
+all-company sweep of the mirror checks."""
 
 from __future__ import annotations
 
@@ -17,4 +18,10 @@ change_log_audit_job = dg.define_asset_job(
     "change_log_audit",
     selection=dg.AssetSelection.assets(CHANGE_LOG_KEY),
     description="Verify the change log's hash chain and archive new changes to Parquet.",
+)
+
+company_checks_sweep_job = dg.define_asset_job(
+    "company_checks_sweep",
+    selection=dg.AssetSelection.checks_for_assets(*MIRROR_KEYS.values()),
+    description="Every mirror check (freshness, unique ids, counts against QBO) over every company, no sync.",
 )
