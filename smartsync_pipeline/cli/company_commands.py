@@ -106,6 +106,10 @@ def connect_company(
             "answers"
         ) from exc
     summary["dagster_partition"] = _add_partition(realm_id)
+    if summary["dagster_partition"]:
+        from smartsync_pipeline.defs.company_status import record_freshness_checks
+
+        summary["checks_recorded"] = record_freshness_checks(home)  # the UI shows its status at once
     return summary
 
 

@@ -132,7 +132,13 @@ def demo(scale: str, seed: int, port: int, operations: int) -> None:
     console.print(f"   {describe_sync(report)}")
     print_report(console, report)
     if _record_backfill(report):
-        console.print("   recorded as materializations of the qbo/* mirror partitions in Dagster")
+        from smartsync_pipeline.defs.company_status import record_freshness_checks
+
+        checks = record_freshness_checks(home)
+        console.print(
+            f"   recorded as materializations of the qbo/* mirror partitions in Dagster, and {checks} freshness "
+            "checks evaluated (per company, in each check's description)"
+        )
 
     reader = SmartReader(smartsync_home=str(home.root))
     console.print("\n[bold]3. The runway digest[/bold] (served from the mirror: it is fresh)")

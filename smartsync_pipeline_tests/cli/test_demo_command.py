@@ -11,8 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
+from smartsync_pipeline.defs.assets.mirrors import MIRROR_KEYS
 from smartsync_pipeline.sandbox.service import SandboxService
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +47,11 @@ def test_demo_twice_then_the_company_keeps_answering(tmp_path: Path) -> None:
         assert "a full sync (the backfill)" in first.stdout
         assert "incremental" not in first.stdout.split("2. Syncing the mirror")[1].split("3. The runway")[0]
         assert "keeps running in the background" in first.stdout and "smartsync sandbox status" in first.stdout
+        # The checks are evaluated by the demo itself, not "Not Evaluated" until a first run (item 5).
+        keys = [dg.AssetCheckKey(key, "freshness") for key in MIRROR_KEYS.values()]
+        with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+            latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+        assert set(latest) == set(keys) and {r.status.value for r in latest.values()} == {"SUCCEEDED"}
 
         second = smartsync("demo", "--port", str(port), "--operations", "20")
         assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-2000:]
