@@ -18,6 +18,7 @@ from smartsync_pipeline.defs.schedules import (
     daily_full_reconciliation,
     weekly_company_checks_sweep,
 )
+from smartsync_pipeline.defs.sensors.dead_runs import dead_run_reaper
 from smartsync_pipeline.defs.sensors.digest_automation import runway_digest_automation
 from smartsync_pipeline.defs.sensors.freshness_enforcer import mirror_freshness_enforcer
 from smartsync_pipeline.defs.sensors.webhook_inbox import webhook_inbox
@@ -27,6 +28,6 @@ defs = dg.Definitions(
     asset_checks=dg.load_asset_checks_from_package_module(checks),
     jobs=[mirror_sync_job, change_log_audit_job, company_checks_sweep_job],
     schedules=[cdc_sweep, daily_full_reconciliation, change_log_audit_hourly, weekly_company_checks_sweep],
-    sensors=[mirror_freshness_enforcer, webhook_inbox, runway_digest_automation],
+    sensors=[mirror_freshness_enforcer, webhook_inbox, runway_digest_automation, dead_run_reaper],
     resources=RESOURCES,
 )
