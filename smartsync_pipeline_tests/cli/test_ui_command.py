@@ -1,8 +1,9 @@
 """``smartsync ui`` stops completely (issue 14 item 2): after a run was launched through the webserver
 and is in progress, one Ctrl-C in a real terminal (a pty, the command the foreground job of a shell),
 or one SIGTERM, ends every process the command started — webserver, daemon, their code servers, the
-run worker and the sandbox it brought up — within a bounded time. (Before the fix, SIGTERM left all of
-them running every time, and Ctrl-C sometimes.)
+run worker and the sandbox it brought up — within a bounded time, with a UI websocket left open as a
+browser tab leaves it. (Before the fix, with that connection open, both left the code servers and the
+run workers running; SIGTERM left every Dagster process running.)
 
 Every process descended from the command is found through /proc while the run is in progress; their
 sessions are remembered, so a process that was re-parented (orphaned) is still found afterwards.
@@ -10,6 +11,7 @@ sessions are remembered, so a process that was re-parented (orphaned) is still f
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import os
 import pty
@@ -169,6 +171,7 @@ def _start_ui_in_a_terminal(env: dict[str, str], web_port: int) -> tuple[subproc
     return shell, job, master, output
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:gql.*")
 @pytest.mark.parametrize("stop_with", ["ctrl-c", "sigterm"])
 def test_ui_stops_every_process_after_a_run(ui_world: UiWorld, stop_with: str) -> None:
     web_port = _free_port()
@@ -185,6 +188,7 @@ def test_ui_stops_every_process_after_a_run(ui_world: UiWorld, stop_with: str) -
         # Slow QBO down so the run is still in progress when the user presses Ctrl-C.
         control_request(f"http://127.0.0.1:{ui_world.sandbox_port}/_sandbox", "faults", {"latency_ms": 700})
         run_id = _launch_run_through_the_webserver(web_port, ui_world.realm_id)
+        browser_tab = _open_ui_websocket(web_port)  # the UI's live connection, as an open browser tab holds it
         with dg.DagsterInstance.from_config(str(ui_world.dagster_home)) as instance:
 
             def started() -> bool:
@@ -212,6 +216,7 @@ def test_ui_stops_every_process_after_a_run(ui_world: UiWorld, stop_with: str) -
         text = b"".join(output).decode(errors="replace")
         assert "Dagster stopped" in text and "sandbox stopped" in text, text[-2000:]
         assert "dg dev" not in text and "will not be used to configure Dagster" not in text
+        browser_tab.close()
     finally:  # whatever the outcome, nothing this test started may outlive it
         sessions |= _descendant_sessions(shell.pid)
         for pid, (_, sid, _) in _processes().items():
@@ -222,6 +227,24 @@ def test_ui_stops_every_process_after_a_run(ui_world: UiWorld, stop_with: str) -
                     pass
         shell.wait(10)
         os.close(master)
+
+
+def _open_ui_websocket(web_port: int) -> socket.socket:
+    """A GraphQL websocket to the webserver, opened like the UI's and left open."""
+    sock = socket.create_connection(("127.0.0.1", web_port), timeout=30)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            "GET /graphql HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{web_port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Protocol: graphql-ws\r\n\r\n"
+        ).encode()
+    )
+    answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 101"), answer[:200]
+    return sock
 
 
 def _answers(url: str) -> bool:
