@@ -11,9 +11,21 @@ import dagster as dg
 
 from smartsync_pipeline.defs import assets, checks
 from smartsync_pipeline.defs.fleet_sync import fleet_sync_job
-from smartsync_pipeline.defs.jobs import change_log_audit_job, fleet_freshness_job, mirror_sync_job
+from smartsync_pipeline.defs.jobs import (
+    change_log_audit_job,
+    company_checks_sweep_job,
+    fleet_freshness_job,
+    mirror_sync_job,
+)
 from smartsync_pipeline.defs.resources import RESOURCES
-from smartsync_pipeline.defs.schedules import cdc_sweep, change_log_audit_hourly, daily_full_reconciliation
+from smartsync_pipeline.defs.schedules import (
+    cdc_sweep,
+    change_log_audit_hourly,
+    daily_full_reconciliation,
+    weekly_company_checks_sweep,
+)
+from smartsync_pipeline.defs.sensors.dead_runs import dead_run_reaper
+from smartsync_pipeline.defs.sensors.digest_automation import runway_digest_automation
 from smartsync_pipeline.defs.sensors.fleet_scheduler import fleet_scheduler
 from smartsync_pipeline.defs.sensors.freshness_enforcer import mirror_freshness_enforcer
 from smartsync_pipeline.defs.sensors.webhook_inbox import webhook_inbox
@@ -21,8 +33,8 @@ from smartsync_pipeline.defs.sensors.webhook_inbox import webhook_inbox
 defs = dg.Definitions(
     assets=dg.load_assets_from_package_module(assets),
     asset_checks=dg.load_asset_checks_from_package_module(checks),
-    jobs=[mirror_sync_job, change_log_audit_job, fleet_sync_job, fleet_freshness_job],
-    schedules=[cdc_sweep, daily_full_reconciliation, change_log_audit_hourly],
-    sensors=[mirror_freshness_enforcer, webhook_inbox, fleet_scheduler],
+    jobs=[mirror_sync_job, change_log_audit_job, company_checks_sweep_job, fleet_sync_job, fleet_freshness_job],
+    schedules=[cdc_sweep, daily_full_reconciliation, change_log_audit_hourly, weekly_company_checks_sweep],
+    sensors=[mirror_freshness_enforcer, webhook_inbox, runway_digest_automation, dead_run_reaper, fleet_scheduler],
     resources=RESOURCES,
 )

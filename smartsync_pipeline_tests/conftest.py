@@ -1,7 +1,14 @@
-"""Shared fixtures: real sandbox processes on loopback and a throw-away SMARTSYNC_HOME."""
+"""Shared fixtures: real sandbox processes on loopback and a throw-away SMARTSYNC_HOME.
+
+The session never sees the user's homes: ``pytest_configure`` points SMARTSYNC_HOME and DAGSTER_HOME
+into the session's temporary folder before any fixture (of any scope) or test module runs, and every
+subprocess a test starts inherits them.
+"""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,12 +17,32 @@ import pytest
 
 from smartsync_pipeline.sandbox.process import SandboxProcess
 
+SESSION_HOMES_DIR = "session_homes"
+HOME_VARIABLES = ("SMARTSYNC_HOME", "DAGSTER_HOME")
+
+
+def session_homes_root(config: pytest.Config) -> Path:
+    """The session's own folder for the two homes: under pytest's base temp when it has one."""
+    factory = getattr(config, "_tmp_path_factory", None)
+    base = factory.getbasetemp() if factory is not None else Path(tempfile.mkdtemp(prefix="smartsync-tests-"))
+    return base / SESSION_HOMES_DIR
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's tmpdir plugin has set up the session's base temp
+def pytest_configure(config: pytest.Config) -> None:
+    """`make test` exports the user's SMARTSYNC_HOME and DAGSTER_HOME (the demo's): replace both for the
+    whole session, so a fixture of any scope that connects a company or records a run lands here."""
+    root = session_homes_root(config)
+    for variable in HOME_VARIABLES:
+        path = root / variable.lower()
+        path.mkdir(parents=True, exist_ok=True)
+        os.environ[variable] = str(path)
+
 
 @pytest.fixture(autouse=True)
 def _no_ambient_dagster_instance(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`make test` exports DAGSTER_HOME for the developer's own instance; tests must never write into
-    it (connecting a sandbox company would add its realm as a partition there). Tests that want an
-    instance set their own DAGSTER_HOME."""
+    """A test runs without a Dagster instance unless it sets its own DAGSTER_HOME (connecting a company
+    then registers no partition anywhere). Fixtures of wider scope see the session's DAGSTER_HOME."""
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
 
 

@@ -80,3 +80,11 @@ def test_schedules_sensors_and_jobs() -> None:
     job = defs.resolve_job_def("mirror_sync")
     assert job.partitions_def == dg.DynamicPartitionsDefinition(name="realms")
     assert set(job.asset_layer.selected_asset_keys) == {dg.AssetKey(["qbo", s.table]) for s in ENTITIES}
+
+
+def test_the_all_company_check_sweep_is_its_own_rarer_schedule() -> None:
+    sweep = defs.resolve_schedule_def("weekly_company_checks_sweep")
+    assert sweep.cron_schedule == "0 4 * * 0" and sweep.job_name == "company_checks_sweep"
+    job = defs.resolve_job_def("company_checks_sweep")
+    assert job.partitions_def is None  # no partition: the checks look at every company
+    assert {k.name for k in job.asset_layer.asset_graph.asset_check_keys} >= {"freshness", "reconciliation"}

@@ -149,6 +149,10 @@ def connect_company(
                 "QBO answers"
             ) from exc
     summary["dagster_partition"] = _add_partition(home, realm_id)
+    if summary["dagster_partition"]:
+        from smartsync_pipeline.defs.company_status import record_freshness_checks
+
+        summary["checks_recorded"] = record_freshness_checks(home)  # the UI shows its status at once
     return summary
 
 
@@ -192,7 +196,7 @@ def _add_partition(home: Home, realm_id: str) -> bool:
 @click.option("--api-base", help="QBO API base, e.g. https://quickbooks.api.intuit.com/v3")
 @click.option("--token-url", help="OAuth token endpoint")
 @click.option("--realm", "realm_id", help="The company's realm id")
-@click.option("--client-id")
+@click.option("--client-id", help="the app's OAuth client id")
 @click.option("--client-secret", envvar="SMARTSYNC_CLIENT_SECRET", help="or env SMARTSYNC_CLIENT_SECRET")
 @click.option("--refresh-token", envvar="SMARTSYNC_REFRESH_TOKEN", help="or env SMARTSYNC_REFRESH_TOKEN")
 @click.option("--webhook-verifier", envvar="SMARTSYNC_WEBHOOK_VERIFIER", help="verifier token for webhooks")

@@ -1,20 +1,18 @@
-"""``smartsync demo`` (the main job on embedded defaults) and ``smartsync ui`` (the Dagster UI on it).
+"""``smartsync demo``: the main job on embedded defaults, as a guided tour.
 
-The demo starts the local QBO sandbox, connects its company, backfills the mirror with a progress
-bar, prints the runway digest, simulates a burst of business activity, shows a live read turning
-into a refresh and a normal read served from the mirror, runs the audit assets as a real Dagster run,
-and says how to open the UI. The sandbox keeps its state in SMARTSYNC_HOME, so ``smartsync ui``
-brings the same company back for Dagster to keep fresh.
+The demo starts the local QBO sandbox as a background service (``smartsync sandbox start``), connects
+its company, syncs the mirror with a progress bar (a full backfill the first time, an incremental sync
+on a re-run), prints the runway digest, simulates a burst of business activity, shows a live read
+turning into a refresh and a normal read served from the mirror, runs the audit assets as a real
+Dagster run, and says how to go on. The sandbox keeps running afterwards, with its state in
+SMARTSYNC_HOME, so the connected company keeps answering live (`smartsync sync`, `bills-due --max-age 0`)
+and ``smartsync ui`` finds it; ``smartsync sandbox stop`` ends it.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import click
@@ -24,31 +22,19 @@ from rich.table import Table
 from smartsync_pipeline.cli.error_reporting import friendly_errors
 from smartsync_pipeline.home import Home
 
-DEMO_FILE = "sandbox/demo.json"
 
-
-def _sandbox_settings(home: Home) -> dict[str, Any] | None:
-    path = home.root / DEMO_FILE
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def start_demo_sandbox(home: Home, *, scale: str, seed: int, port: int) -> Any:
-    """Start (or resume, same state and port) the demo's sandbox company."""
-    from smartsync_pipeline.sandbox.process import SandboxProcess
-
-    settings = _sandbox_settings(home) or {
-        "scale": scale,
-        "seed": seed,
-        "port": port,
-        "state_file": str(home.root / "sandbox" / "state.jsonl"),
-    }
-    (home.root / "sandbox").mkdir(parents=True, exist_ok=True)
-    proc = SandboxProcess.start(
-        scale=settings["scale"], seed=settings["seed"], port=settings["port"], state_file=settings["state_file"],
-        startup_timeout=300,
-    )  # fmt: skip
-    (home.root / DEMO_FILE).write_text(json.dumps(settings, indent=1))
-    return proc
+def describe_sync(report: Any) -> str:
+    """What kind of sync the demo just ran, in words (a re-run is incremental, not a backfill)."""
+    modes = [e.mode for e in report.entities.values()]
+    full = modes.count("full")
+    if full == len(modes):
+        return "a full sync (the backfill), one DuckDB transaction"
+    if not full:
+        return (
+            "an incremental (CDC) sync, one DuckDB transaction: the mirror already held this company, "
+            "so only what changed since the last sync was fetched"
+        )
+    return f"{len(modes) - full} entities incrementally (CDC) and {full} in full, one DuckDB transaction"
 
 
 def _record_backfill(report: Any) -> int:
@@ -66,8 +52,8 @@ def _record_backfill(report: Any) -> int:
                 dg.AssetMaterialization(
                     asset_key=dg.AssetKey(["qbo", entity(name).table]),
                     partition=report.realm_id,
-                    metadata=materialization_metadata(report, name, "full"),
-                    tags={"smartsync/trigger": "backfill"},
+                    metadata=materialization_metadata(report, name, report.entities[name].mode),
+                    tags={"smartsync/trigger": report.trigger},
                 )
             )
     return len(report.entities)
@@ -95,17 +81,30 @@ def _audit_run(realm_id: str) -> tuple[bool, str]:
 
 
 @click.command()
-@click.option("--scale", type=click.Choice(["small", "medium", "large"]), default="small", show_default=True)
-@click.option("--seed", default=7, show_default=True)
+@click.option(
+    "--scale",
+    type=click.Choice(["small", "medium", "large"]),
+    default="small",
+    show_default=True,
+    help="size of the sandbox company (small ≈ 1k objects, medium ≈ 100k, large ≈ 1M)",
+)
+@click.option("--seed", default=7, show_default=True, help="seed of the sandbox company's generated data")
 @click.option("--port", default=8765, show_default=True, help="sandbox port (kept for `smartsync ui`)")
-@click.option("--operations", default=200, show_default=True, type=click.IntRange(1, 100_000))
+@click.option(
+    "--operations",
+    default=200,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="business operations to simulate in QBO",
+)
 @friendly_errors
 def demo(scale: str, seed: int, port: int, operations: int) -> None:
     """Run the end-to-end demo on the embedded defaults (sandbox QBO, DuckDB, SQLite Dagster)."""
-    from smartsync_pipeline.cli.company_commands import connect_company
+    from smartsync_pipeline.cli.sandbox_commands import connect_service_company
     from smartsync_pipeline.cli.sync_commands import ProgressBars, print_report
     from smartsync_pipeline.orchestrators.digest import DigestDataOrchestrator
     from smartsync_pipeline.orchestrators.digest_report import FIGURES, figure_text, fmt_money
+    from smartsync_pipeline.sandbox.service import SandboxService
     from smartsync_pipeline.services import for_business
     from smartsync_pipeline.smart.reader import SmartReader
     from smartsync_pipeline.sync.engine import SyncEngine
@@ -115,80 +114,84 @@ def demo(scale: str, seed: int, port: int, operations: int) -> None:
     console.rule("[bold]smartsync demo")
     console.print(f"state in {home.root}   Dagster instance in {os.environ.get('DAGSTER_HOME', '(none)')}")
 
-    console.print(f"\n[bold]1. Starting the local QBO sandbox[/bold] ({scale} company, port {port})")
-    sandbox = start_demo_sandbox(home, scale=scale, seed=seed, port=port)
-    try:
-        info = sandbox.info
-        summary = connect_company(
-            home, realm_id=info["realm_id"], api_base=info["api_base"], token_url=info["token_url"],
-            client_id=info["client_id"], client_secret=info["client_secret"], refresh_token=info["refresh_token"],
-            webhook_verifier=info.get("webhook_verifier"), name="Sandbox Co.",
-        )  # fmt: skip
-        realm = summary["realm_id"]
+    service = SandboxService(home.root / "sandbox")
+    saved = service.saved_settings()
+    if saved is not None:
+        scale, seed, port = saved.scale, saved.seed, saved.port
+    console.print(f"\n[bold]1. The local QBO sandbox[/bold] ({scale} company, port {port}, in the background)")
+    status = service.start(scale=scale, seed=seed, port=port)
+    console.print(f"   {status.describe()}")
+    console.print(f"   {connect_service_company(home, service)}")
+    realm = service.info()["realm_id"]
+
+    engine = SyncEngine(home)
+    bars = ProgressBars(console)
+    console.print("\n[bold]2. Syncing the mirror[/bold]")
+    with bars.progress:
+        report = engine.sync(realm, mode="auto", trigger="backfill", progress=bars)
+    console.print(f"   {describe_sync(report)}")
+    print_report(console, report)
+    if _record_backfill(report):
+        from smartsync_pipeline.defs.company_status import record_freshness_checks
+
+        checks = record_freshness_checks(home)
         console.print(
-            f"   connected company {realm} at {summary['api_base']} "
-            f"({summary['accounts']} accounts; Dagster partition registered: {summary['dagster_partition']})"
+            f"   recorded as materializations of the qbo/* mirror partitions in Dagster, and {checks} freshness "
+            "checks evaluated (per company, in each check's description)"
         )
 
-        console.print("\n[bold]2. Backfilling the mirror[/bold] (one full sync, one DuckDB transaction)")
-        engine = SyncEngine(home)
-        bars = ProgressBars(console)
-        with bars.progress:
-            report = engine.sync(realm, mode="auto", trigger="backfill", progress=bars)
-        print_report(console, report)
-        if _record_backfill(report):
-            console.print("   recorded as materializations of the qbo/* mirror partitions in Dagster")
+    reader = SmartReader(smartsync_home=str(home.root))
+    console.print("\n[bold]3. The runway digest[/bold] (served from the mirror: it is fresh)")
+    digest = DigestDataOrchestrator(reader).get_digest_data(realm)
+    table = Table("figure", "value")
+    for key, label in FIGURES:
+        table.add_row(label, figure_text(key, digest.get(key)))
+    console.print(table)
+    p = digest["provenance_summary"]
+    console.print(f"   provenance: source {p['source']}, oldest data {p['age_seconds']} s old, stale: {p['stale']}")
 
-        reader = SmartReader(smartsync_home=str(home.root))
-        console.print("\n[bold]3. The runway digest[/bold] (served from the mirror: it is fresh)")
-        digest = DigestDataOrchestrator(reader).get_digest_data(realm)
-        table = Table("figure", "value")
-        for key, label in FIGURES:
-            table.add_row(label, figure_text(key, digest.get(key)))
-        console.print(table)
-        p = digest["provenance_summary"]
-        console.print(f"   provenance: source {p['source']}, oldest data {p['age_seconds']} s old, stale: {p['stale']}")
+    console.print(
+        f"\n[bold]4. Business happens[/bold]: {operations} operations in QBO (bills, payments, edits, deletes)"
+    )
+    changes = service.control("simulate", {"realm_id": realm, "operations": operations, "seed": int(time.time())})
+    console.print(f"   the sandbox changed {len(changes['changes'])} objects; the mirror does not know yet")
 
-        console.print(
-            f"\n[bold]4. Business happens[/bold]: {operations} operations in QBO (bills, payments, edits, deletes)"
-        )
-        changes = sandbox.control("simulate", {"realm_id": realm, "operations": operations, "seed": int(time.time())})
-        console.print(f"   the sandbox changed {len(changes['changes'])} objects; the mirror does not know yet")
+    bills = for_business(reader, realm).bills
+    console.print("\n[bold]5. A live read[/bold]: bills due in 30 days with max_age=0 (must refresh first)")
+    t0 = time.perf_counter()
+    live = bills.get_bills_due_in_days(30, max_age=0)
+    live_ms = (time.perf_counter() - t0) * 1000
+    lp = live.provenance
+    console.print(
+        f"   {live.count} bills, {fmt_money(live.total_balance)} due ({fmt_money(live.overdue_balance)} overdue) — "
+        f"source [bold]{lp.source}[/bold], refreshed in {live_ms:.0f} ms, {lp.changes} bill changes logged"
+    )
+    t0 = time.perf_counter()
+    fresh = bills.get_bills_due_in_days(30)
+    fresh_ms = (time.perf_counter() - t0) * 1000
+    fp = fresh.provenance
+    console.print(
+        f"\n[bold]6. The same question again[/bold] (default max age {fp.max_age_seconds / 60:.0f} min): "
+        f"source [bold]{fp.source}[/bold], {fresh_ms:.1f} ms, data {fp.age_seconds:.1f} s old"
+    )
+    _show_changes(console, home, realm, lp.sync_id)
 
-        bills = for_business(reader, realm).bills
-        console.print("\n[bold]5. A live read[/bold]: bills due in 30 days with max_age=0 (must refresh first)")
-        t0 = time.perf_counter()
-        live = bills.get_bills_due_in_days(30, max_age=0)
-        live_ms = (time.perf_counter() - t0) * 1000
-        lp = live.provenance
-        console.print(
-            f"   {live.count} bills, {fmt_money(live.total_balance)} due ({fmt_money(live.overdue_balance)} overdue) — "
-            f"source [bold]{lp.source}[/bold], refreshed in {live_ms:.0f} ms, {lp.changes} bill changes logged"
-        )
-        t0 = time.perf_counter()
-        fresh = bills.get_bills_due_in_days(30)
-        fresh_ms = (time.perf_counter() - t0) * 1000
-        fp = fresh.provenance
-        console.print(
-            f"\n[bold]6. The same question again[/bold] (default max age {fp.max_age_seconds / 60:.0f} min): "
-            f"source [bold]{fp.source}[/bold], {fresh_ms:.1f} ms, data {fp.age_seconds:.1f} s old"
-        )
-        _show_changes(console, home, realm, lp.sync_id)
+    console.print("\n[bold]7. The audit trail[/bold] as a Dagster run (change_log + runway_digest assets)")
+    ok, run = _audit_run(realm)
+    console.print(f"   run {run}: {'success' if ok else 'FAILED'}")
+    from smartsync_pipeline.mirror import change_log
+    from smartsync_pipeline.mirror.database import MirrorDatabase
 
-        console.print("\n[bold]7. The audit trail[/bold] as a Dagster run (change_log + runway_digest assets)")
-        ok, run = _audit_run(realm)
-        console.print(f"   run {run}: {'success' if ok else 'FAILED'}")
-        from smartsync_pipeline.mirror import change_log
-        from smartsync_pipeline.mirror.database import MirrorDatabase
-
-        with MirrorDatabase(home).inspect() as con:
-            check = change_log.verify(con)
-        console.print(f"   hash chain: {'intact' if check.ok else 'BROKEN'} over {check.rows_checked} changes")
-    finally:
-        sandbox.stop()
+    with MirrorDatabase(home).inspect() as con:
+        check = change_log.verify(con)
+    console.print(f"   hash chain: {'intact' if check.ok else 'BROKEN'} over {check.rows_checked} changes")
 
     console.rule("[bold]next")
     console.print(
+        f"The sandbox company keeps running in the background ({service.status().api_base}), so it answers live:\n"
+        "  .venv/bin/smartsync sync  ·  .venv/bin/smartsync bills-due --max-age 0  ·  .venv/bin/smartsync reconcile\n"
+        "  .venv/bin/smartsync sandbox status | stop | start   (its data and tokens stay in "
+        f"{service.folder} between starts)\n"
         "Open the Dagster UI (asset graph, freshness, runs):  [bold]make ui[/bold]  → http://127.0.0.1:3000\n"
         "Query the mirror as an analyst:  [bold].venv/bin/smartsync sql 'SELECT * FROM ap_aging LIMIT 5'[/bold]\n"
         f"  or from Python: duckdb.connect('{home.analyst_path}', read_only=True)  "
@@ -206,30 +209,16 @@ def _show_changes(console: Console, home: Home, realm: str, sync_id: str | None)
 
     with SnapshotReader(home).cursor() as (cur, _):
         rows = cur.execute(
-            "SELECT change_id, entity, entity_id, op, sync_token_before, sync_token_after, changed_fields "
-            "FROM change_log WHERE sync_id = ? ORDER BY change_id LIMIT 8",
+            "SELECT change_id, recorded_at, entity, entity_id, op, sync_token_before, sync_token_after, "
+            "changed_fields, trigger FROM change_log WHERE sync_id = ? ORDER BY change_id LIMIT 8",
             [sync_id],
         ).fetchall()
-    table = Table("change", "entity", "id", "op", "token", "fields", title="what that refresh logged (first 8)")
-    for cid, ent, oid, op, before, after, fields in rows:
-        table.add_row(str(cid), ent, oid, op, f"{before or '-'}→{after or '-'}", ",".join(fields or []))
+    from smartsync_pipeline.cli.sync_commands import LOG_LEGEND, change_table, fields_text, token_text
+
+    table = change_table(title="what that refresh logged (first 8)")
+    for cid, when, ent, oid, op, before, after, fields, trigger in rows:
+        table.add_row(
+            str(cid), f"{when:%H:%M:%S}", ent, oid, op, token_text(op, before, after), fields_text(op, fields), trigger
+        )
     console.print(table)
-
-
-@click.command()
-@click.option("--port", default=3000, show_default=True, help="Dagster webserver port")
-@friendly_errors
-def ui(port: int) -> None:
-    """Start the demo's sandbox company again (if there is one) and the Dagster UI with its daemon."""
-    home = Home.from_env().ensure()
-    sandbox = start_demo_sandbox(home, scale="small", seed=7, port=8765) if _sandbox_settings(home) else None
-    if sandbox:
-        click.echo(f"sandbox company back up at {sandbox.info['api_base']}")
-    try:
-        cmd = [str(Path(sys.executable).with_name("dagster")), "dev", "-m", "smartsync_pipeline.definitions",
-               "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
-        click.echo(f"Dagster UI on http://127.0.0.1:{port} (Ctrl-C stops it and the sandbox)")
-        subprocess.run(cmd, check=False)
-    finally:
-        if sandbox:
-            sandbox.stop()
+    console.print(LOG_LEGEND)

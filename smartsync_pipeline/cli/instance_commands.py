@@ -124,9 +124,8 @@ def instance() -> None:
 @click.option(
     "--dagster-home",
     envvar="DAGSTER_HOME",
-    required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="instance folder (default: $DAGSTER_HOME)",
+    help="instance folder  [default: $DAGSTER_HOME]",
 )
 @click.option(
     "--template",
@@ -136,8 +135,10 @@ def instance() -> None:
 @click.option("--force", is_flag=True, help="replace an existing, different dagster.yaml")
 @click.option("--no-open", is_flag=True, help="only write the file; do not open the instance")
 @friendly_errors
-def init(dagster_home: Path, template: Path | None, force: bool, no_open: bool) -> None:
+def init(dagster_home: Path | None, template: Path | None, force: bool, no_open: bool) -> None:
     """Write $DAGSTER_HOME/dagster.yaml (Postgres storage when SMARTSYNC_PG_URL is set)."""
+    if dagster_home is None:
+        raise click.UsageError("DAGSTER_HOME is not set: set it, or pass --dagster-home FOLDER")
     result = write_instance_config(dagster_home.resolve(), template=template, force=force)
     state = "wrote" if result.changed else "unchanged:"
     click.echo(f"{state} {result.path} ({result.storage} storage)")

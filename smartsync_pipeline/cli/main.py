@@ -20,7 +20,7 @@ COMMANDS: dict[str, str] = {
     "digest": "smartsync_pipeline.cli.read_commands:digest",
     "sql": "smartsync_pipeline.cli.sql_command:sql",
     "demo": "smartsync_pipeline.cli.demo_command:demo",
-    "ui": "smartsync_pipeline.cli.demo_command:ui",
+    "ui": "smartsync_pipeline.cli.ui_command:ui",
     "instance": "smartsync_pipeline.cli.instance_commands:instance",
     "sandbox": "smartsync_pipeline.cli.sandbox_commands:sandbox",
     "webhooks": "smartsync_pipeline.cli.webhook_commands:webhooks",

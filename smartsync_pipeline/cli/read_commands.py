@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -41,9 +43,14 @@ def _check_writable(path: Path) -> None:
 @click.option("--days", default=30, show_default=True, type=click.IntRange(0, 3650), help="due within this many days")
 @click.option("--max-age", type=click.FloatRange(0, 315_360_000), help="seconds; 0 = live (refresh first)")
 @click.option("--realm", "realm_id", help="company realm id (optional with one company)")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1), help="rows to show, earliest due first")
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(0), help="rows to skip: the next page")
+@click.option("--all", "show_all", is_flag=True, help="show every row (ignores --limit and --offset)")
+@click.option("--json", "as_json", is_flag=True, help="print every bill and the totals as JSON")
 @friendly_errors
-def bills_due(days: int, max_age: float | None, realm_id: str | None, as_json: bool) -> None:
+def bills_due(
+    days: int, max_age: float | None, realm_id: str | None, limit: int, offset: int, show_all: bool, as_json: bool
+) -> None:
     """Unpaid bills due within --days (overdue included), from the mirror when fresh, else from QBO."""
     home = Home.from_env()
     realm = resolve_realm(home, realm_id)
@@ -62,25 +69,65 @@ def bills_due(days: int, max_age: float | None, realm_id: str | None, as_json: b
         click.echo(json.dumps(out, indent=1))
         return
     console = Console()
+    records = docs.records()
+    page = BillsPage.of(records, offset=0 if show_all else offset, limit=None if show_all else limit)
     table = Table("bill", "vendor", "due", "days", "balance", title=f"{docs.count} bills due within {days} days")
-    for r in docs.records()[:50]:
+    for r in page.rows:
         days_left = r["days_until_due"]
         label = f"[red]{-days_left} late[/red]" if r["is_overdue"] else str(days_left)
         table.add_row(r["doc_number"] or r["id"], r["vendor_name"] or "", r["due_date"], label, fmt_money(r["balance"]))
     console.print(table)
-    if docs.count > 50:
-        console.print(f"… and {docs.count - 50} more (use --json for all)")
+    if page.hidden_text():
+        console.print(page.hidden_text())
     console.print(
         f"total {fmt_money(docs.total_balance)}, overdue {fmt_money(docs.overdue_balance)} ({docs.overdue_count} bills)"
     )
     console.print(_provenance_line(docs.provenance.public()))
 
 
+@dataclass(frozen=True)
+class BillsPage:
+    """The rows one screen shows, and what it leaves out (overdue and not yet due counted apart)."""
+
+    rows: list[dict[str, Any]]
+    offset: int
+    total: int
+    hidden_overdue: int
+    hidden_not_due: int
+
+    @classmethod
+    def of(cls, records: list[dict[str, Any]], *, offset: int, limit: int | None) -> BillsPage:
+        end = len(records) if limit is None else offset + limit
+        shown = records[offset:end]
+        hidden = records[:offset] + records[end:]
+        overdue = sum(1 for r in hidden if r["is_overdue"])
+        return cls(shown, offset, len(records), overdue, len(hidden) - overdue)
+
+    def hidden_text(self) -> str:
+        """One line saying which rows are shown and how to see the rest; empty when all are shown."""
+        hidden = self.hidden_overdue + self.hidden_not_due
+        if not hidden:
+            return ""
+        first, last = self.offset + 1, self.offset + len(self.rows)
+        span = f"rows {first}-{last} of {self.total}" if self.rows else f"no rows at offset {self.offset}"
+        after = self.offset + len(self.rows)
+        more = f"--offset {after} for the next page, " if after < self.total else ""
+        return (
+            f"showing {span} (earliest due first); {hidden} hidden: {self.hidden_overdue} overdue, "
+            f"{self.hidden_not_due} not yet due. Use {more}--all for every row, or --json"
+        )
+
+
 @click.command()
 @click.option("--realm", "realm_id", help="company realm id (optional with one company)")
 @click.option("--max-age", type=click.FloatRange(0, 315_360_000), help="seconds; 0 = live (refresh first)")
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print the digest's figures as JSON")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="also write the digest as an HTML page with the cash projection chart",
+)
 @friendly_errors
 def digest(realm_id: str | None, max_age: float | None, as_json: bool, html_path: Path | None) -> None:
     """The runway digest: cash, AP/AR due, overdue, net flow, runway, top vendors and late customers."""

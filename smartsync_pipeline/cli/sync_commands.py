@@ -122,11 +122,11 @@ def sync(realm_id: str | None, entities: tuple[str, ...], full: bool, as_json: b
 
 
 @click.command(name="log")
-@click.option("--realm", "realm_id")
+@click.option("--realm", "realm_id", help="company realm id (optional with one company)")
 @click.option("--entity", "entity_name", help="only this entity")
 @click.option("--id", "entity_id", help="only this object (the history of one object)")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000), help="the newest N changes")
+@click.option("--json", "as_json", is_flag=True, help="every column, including run id and row hash, as JSON")
 @friendly_errors
 def log_command(
     realm_id: str | None, entity_name: str | None, entity_id: str | None, limit: int, as_json: bool
@@ -154,12 +154,49 @@ def log_command(
     if not rows:
         click.echo("no changes recorded for that selection")
         return
-    table = Table(*("id", "recorded", "entity", "object", "op", "token", "fields", "trigger"))
+    table = change_table()
     for r in rows:
-        token = f"{r[5] or '-'}→{r[6] or '-'}"
-        fields = ",".join(r[7] or []) if r[7] else ""
-        table.add_row(str(r[0]), f"{r[1]:%Y-%m-%d %H:%M:%S}", r[2], r[3], r[4], token, fields, r[8])
-    Console().print(table)
+        table.add_row(
+            str(r[0]), f"{r[1]:%Y-%m-%d %H:%M:%S}", r[2], r[3], r[4], token_text(r[4], r[5], r[6]),
+            fields_text(r[4], r[7]), r[8],
+        )  # fmt: skip
+    console = Console()
+    console.print(table)
+    console.print(LOG_LEGEND)
+
+
+# How a change-log row reads on a terminal: every cell wraps (fold) instead of being cut to "…", and
+# the token and fields columns say what an empty value means for that op.
+LOG_LEGEND = (
+    "token: QBO SyncToken before → after; a create has none before ('new'), a delete none after "
+    "('deleted'), and a delete the mirror never saw as a live object has neither ('unseen'). "
+    "fields: what an update changed; creates and deletes carry the whole object (smartsync log --json, "
+    "or the before_json/after_json columns in `smartsync sql`)."
+)
+
+
+def change_table(title: str | None = None) -> Table:
+    """The columns `smartsync log` and the demo show for change-log rows (cells wrap, never cut)."""
+    table = Table(title=title)
+    for name in ("id", "recorded", "entity", "object", "op", "token", "fields", "trigger"):
+        table.add_column(name, overflow="fold")
+    return table
+
+
+def token_text(op: str, before: str | None, after: str | None) -> str:
+    if op == "create":
+        return f"new → {after or '?'}"
+    if op == "delete":
+        return f"{before or 'unseen'} → deleted"
+    return f"{before or '?'} → {after or '?'}"
+
+
+def fields_text(op: str, fields: list[str] | None) -> str:
+    if op == "create":
+        return "(new object)"
+    if op == "delete":
+        return "(deleted)"
+    return ", ".join(fields) if fields else "(only SyncToken/MetaData)"
 
 
 def _json_default(v: Any) -> Any:
@@ -233,7 +270,7 @@ def _dagster_heads() -> tuple[list[tuple[str, change_log.ChainHead]], str]:
 
 
 @click.command()
-@click.option("--realm", "realm_id")
+@click.option("--realm", "realm_id", help="company realm id (optional with one company)")
 @click.option("--entity", "entities", multiple=True, help="entity to compare (repeatable); default: all")
 @click.option("--counts-only", is_flag=True, help="compare COUNT(*) only (one call per entity)")
 @click.option(

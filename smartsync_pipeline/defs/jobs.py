@@ -1,4 +1,5 @@
-"""Jobs that schedules and sensors target: per-realm mirror syncs and the change-log audit."""
+"""Jobs that schedules and sensors target: per-realm mirror syncs, the change-log audit, and the
+all-company sweep of the mirror checks."""
 
 from __future__ import annotations
 
@@ -24,4 +25,10 @@ fleet_freshness_job = dg.define_asset_job(
     "fleet_freshness",
     selection=dg.AssetSelection.assets(FLEET_FRESHNESS_KEY),
     description="Summarise the fleet's freshness per entity (companies within / over window).",
+)
+
+company_checks_sweep_job = dg.define_asset_job(
+    "company_checks_sweep",
+    selection=dg.AssetSelection.checks_for_assets(*MIRROR_KEYS.values()),
+    description="Every mirror check (freshness, unique ids, counts against QBO) over every company, no sync.",
 )

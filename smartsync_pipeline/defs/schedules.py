@@ -1,5 +1,7 @@
 """Time-based syncs: a CDC sweep every 15 minutes, a full sync + reconciliation daily at 03:00 UTC,
-and an hourly change-log audit. Each yields one run per connected realm partition.
+and an hourly change-log audit. Each yields one run per connected realm partition. Checks attached to
+a company's sync run check that company only; the weekly all-company check sweep looks at every
+company in one run (its reconciliation costs one COUNT per entity and company).
 
 The sweep is Intuit's own advice (webhooks for speed, a CDC sweep to catch what webhooks missed); the
 daily full sync catches hard deletes CDC cannot report and re-proves the mirror against QBO's counts.
@@ -11,10 +13,11 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from smartsync_pipeline.defs.jobs import change_log_audit_job, mirror_sync_job
+from smartsync_pipeline.defs.jobs import change_log_audit_job, company_checks_sweep_job, mirror_sync_job
 from smartsync_pipeline.defs.partitions import connected_realms
 from smartsync_pipeline.defs.resources.mirror_sync import MirrorSyncResource
 from smartsync_pipeline.defs.run_requests import FULL_SYNC_CHECKS, realms_in_flight, sync_run_request
+from smartsync_pipeline.defs.run_tags import trigger_tags
 
 RUNNING = dg.DefaultScheduleStatus.RUNNING
 
@@ -86,3 +89,17 @@ def change_log_audit_hourly(
     if mirror_sync.snapshot_state() is None:
         return dg.SkipReason("nothing has been synced yet")
     return dg.RunRequest(run_key=f"change_log_audit:{_tick(context)}")
+
+
+@dg.schedule(
+    name="weekly_company_checks_sweep",
+    cron_schedule="0 4 * * 0",
+    execution_timezone="UTC",
+    job=company_checks_sweep_job,
+    default_status=RUNNING,
+    description="Sundays 04:00 UTC: every mirror check over every company at once (no sync).",
+)
+def weekly_company_checks_sweep(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    if not connected_realms(context.instance):
+        return dg.SkipReason("no company is connected")
+    return dg.RunRequest(run_key=f"company_checks_sweep:{_tick(context)}", tags=trigger_tags("schedule"))

@@ -37,6 +37,21 @@ def _option_args(options: dict[str, Any]) -> list[str]:
     return args
 
 
+def control_request(control_url: str, path: str, payload: dict[str, Any] | None = None, method: str = "POST") -> dict:
+    """Call a sandbox's JSON control API (``<control_url>/<path>``) and return the decoded answer."""
+    url = f"{control_url}/{path.lstrip('/')}"
+    data = json.dumps(payload if payload is not None else {}).encode() if method != "GET" else None
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310
+    request.add_header("Content-Type", "application/json")
+    try:
+        # The control URL is the http://127.0.0.1 address the sandbox printed.
+        with urllib.request.urlopen(request, timeout=300) as response:  # noqa: S310
+            return json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        body = exc.read().decode("utf-8", "replace")[:500]
+        raise RuntimeError(f"sandbox control {method} {path} failed: HTTP {exc.code} {body}") from None
+
+
 class SandboxProcess:
     """A ``python -m smartsync_pipeline.sandbox serve`` subprocess and its connection info."""
 
@@ -164,17 +179,7 @@ class SandboxProcess:
 
     def control(self, path: str, payload: dict[str, Any] | None = None, method: str = "POST") -> dict:
         """Call the JSON control API (``/_sandbox/<path>``) and return the decoded answer."""
-        url = f"{self.control_url}/{path.lstrip('/')}"
-        data = json.dumps(payload if payload is not None else {}).encode() if method != "GET" else None
-        request = urllib.request.Request(url, data=data, method=method)  # noqa: S310
-        request.add_header("Content-Type", "application/json")
-        try:
-            # The control URL is the http://127.0.0.1 address the sandbox printed.
-            with urllib.request.urlopen(request, timeout=300) as response:  # noqa: S310
-                return json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as exc:
-            body = exc.read().decode("utf-8", "replace")[:500]
-            raise RuntimeError(f"sandbox control {method} {path} failed: HTTP {exc.code} {body}") from None
+        return control_request(self.control_url, path, payload, method)
 
     def restart(self) -> SandboxProcess:
         """Stop and start again on the same port (state survives when started with a state file)."""

@@ -21,41 +21,13 @@ from pathlib import Path
 import pytest
 
 from smartsync_pipeline.entities import ENTITIES
+from smartsync_pipeline_tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from smartsync_pipeline_tests.defs.conftest import MirrorSetup, start_mirror_setup
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 OUTPUT = Path(__file__).resolve().parents[1] / "output"
 BIN = Path(sys.executable).parent
-
-
-def _ensure_chromium() -> None:
-    if os.path.exists(CHROMIUM):
-        return
-    if os.geteuid() != 0:
-        message = f"{CHROMIUM} is missing and only root can install it (apt-get install -y chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=env, capture_output=True, text=True)
-    if install.returncode != 0:  # the package lists may be missing on a fresh machine
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, check=False)
-        install = subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "chromium"], env=env, capture_output=True, text=True
-        )
-    assert install.returncode == 0 and os.path.exists(CHROMIUM), install.stderr[-2000:]
 
 
 def _free_port() -> int:
@@ -101,6 +73,7 @@ def _wait_until_serving(url: str, proc: subprocess.Popen, log: Path, timeout: fl
 
 @pytest.fixture(scope="module")
 def materialized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MirrorSetup]:
+    require_chromium()  # before the set-up it would waste
     env = start_mirror_setup(tmp_path_factory.mktemp("ui"), realms=1)
     setup = next(env)
     setup.materialize(setup.realms[0], checks=True)
@@ -111,7 +84,7 @@ def materialized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MirrorSet
 
 @pytest.fixture(scope="module")
 def dagster_ui(materialized: MirrorSetup, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    _ensure_chromium()
+    require_chromium()
     logs = tmp_path_factory.mktemp("ui_logs")
     port = _free_port()
     env = {
@@ -187,6 +160,7 @@ def test_asset_pages_show_the_mirrors_and_their_freshness(dagster_ui: str, mater
 
 def test_no_browser_download_was_needed() -> None:
     """Playwright drove the system Chromium; nothing was fetched into Playwright's browser cache."""
+    require_chromium()
     cache = Path(os.environ.get("PLAYWRIGHT_BROWSERS_PATH", Path.home() / ".cache" / "ms-playwright"))
     assert not cache.exists() or not any(cache.glob("chromium*")), f"unexpected browser download in {cache}"
     assert shutil.which("chromium") or os.path.exists(CHROMIUM)

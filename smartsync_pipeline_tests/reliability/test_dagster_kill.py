@@ -1,9 +1,10 @@
 """A mirror materialization killed with SIGKILL mid-run does not block the next one.
 
-The dead run stays STARTED in Dagster (nothing monitors an in-process CLI run), but it holds nothing
-that later syncs need: mirror writers are serialized by the sync engine's file locks, which the kernel
-releases with the process, not by a Dagster concurrency pool (whose slot a dead run would keep forever
-in Dagster 1.13 — the bug this test first caught)."""
+The dead run stays STARTED until the ``dead_run_reaper`` sensor ends it (``defs/test_dead_runs.py``;
+no daemon runs here), but it holds nothing that later syncs need: mirror writers are serialized by
+the sync engine's file locks, which the kernel releases with the process, not by a Dagster
+concurrency pool (whose slot a dead run would keep forever in Dagster 1.13 — the bug this test first
+caught)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,9 @@
 
 It asks the DigestDataOrchestrator (domain services → QBOSyncService → SmartReader), so a stale mirror
 is refreshed on demand like any other read. The digest lands in the UI as Markdown metadata, and as an
-HTML page with a cash projection chart under SMARTSYNC_HOME/reports/.
+HTML page with a cash projection chart under SMARTSYNC_HOME/reports/. It refreshes itself: its
+automation condition (eager) asks for a company's digest again whenever one of that company's input
+mirrors has been materialized since the last digest (``runway_digest_automation`` evaluates it).
 """
 
 # No `from __future__ import annotations`: Dagster resolves resource annotations at runtime.
@@ -30,7 +32,9 @@ def _number(value: str | None) -> dg.MetadataValue:
     group_name="reports",
     partitions_def=realms,
     deps=[MIRROR_KEYS[name] for name in DIGEST_INPUTS],
-    description="Cash, AP/AR due, overdue, net flow and runway for one company, with provenance.",
+    description="Cash, AP/AR due, overdue, net flow and runway for one company, with provenance. "
+    "Refreshed after each sync of the company's mirrors.",
+    automation_condition=dg.AutomationCondition.eager(),
 )
 def runway_digest(context: dg.AssetExecutionContext, smart_reader: SmartReader) -> dg.MaterializeResult:
     realm_id = context.partition_key

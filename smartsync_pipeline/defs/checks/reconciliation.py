@@ -1,8 +1,9 @@
-"""Counts per mirror asset against QBO, for every realm: does the mirror hold what QBO holds?
+"""Counts per mirror asset against QBO: does the mirror hold what QBO holds?
 
 Counts only (one ``COUNT(*)`` per entity and realm), against the newest published snapshot. It runs
-with the daily full sync, right after it; between syncs a failure only means QBO moved on since the
-last sync, which the description says.
+with each company's daily full sync, right after it, for that company only (``realm_scope``), and for
+every company in the weekly all-company sweep; between syncs a failure only means QBO moved on since
+the last sync, which the description says.
 """
 
 # No `from __future__ import annotations`: Dagster resolves config and resource annotations at runtime.
@@ -57,7 +58,7 @@ def mirror_reconciliation(
 ) -> Iterator[dg.AssetCheckResult]:
     selected = {k.asset_key: k for k in context.selected_asset_check_keys}
     entities = entities_for_keys(selected)
-    realms = realms_to_check(context.instance, mirror_sync.snapshot_state())
+    realms = realms_to_check(context, mirror_sync.snapshot_state())
     counts: dict[str, dict[str, EntityReconciliation]] = {}
     errors: dict[str, str] = {}
     engine, reader = mirror_sync.engine(), mirror_sync.snapshot_reader()

@@ -1,4 +1,6 @@
-"""No (realm, Id) twice in a mirror table: the upsert's invariant, checked on the newest snapshot."""
+"""No (realm, Id) twice in a mirror table: the upsert's invariant, checked on the newest snapshot.
+
+In a sync run, only that run's company is scanned; without a partition (the sweep), every company."""
 
 # No `from __future__ import annotations`: Dagster resolves config and resource annotations at runtime.
 
@@ -40,15 +42,18 @@ def mirror_unique_ids(
                 description="nothing synced yet",
             )
         return
+    scope = [context.partition_key] if context.has_partition_key else None
+    where, params = ("WHERE realm_id = ?", scope) if scope else ("", [])
     try:
         with reader.cursor() as (cur, info):
             for check_key in keys:
                 spec = entity(entity_for_key(check_key.asset_key))
                 duplicates = cur.execute(
-                    f"SELECT realm_id, id, count(*) AS n FROM {spec.table} GROUP BY realm_id, id HAVING n > 1 "
-                    "ORDER BY n DESC, realm_id, id"
+                    f"SELECT realm_id, id, count(*) AS n FROM {spec.table} {where} GROUP BY realm_id, id "
+                    "HAVING n > 1 ORDER BY n DESC, realm_id, id",
+                    params,
                 ).fetchall()
-                total = cur.execute(f"SELECT count(*) FROM {spec.table}").fetchall()[0][0]
+                total = cur.execute(f"SELECT count(*) FROM {spec.table} {where}", params).fetchall()[0][0]
                 if duplicates:
                     realms = sorted({r for r, _, _ in duplicates})
                     shown = ", ".join(f"{r}/{i} x{n}" for r, i, n in duplicates[:5])
@@ -58,7 +63,8 @@ def mirror_unique_ids(
                         f"{', '.join(realms)}: {shown}{more}"
                     )
                 else:
-                    description = f"{spec.table}: {total} rows, every (realm, id) once"
+                    company = f" of realm {scope[0]}" if scope else ""
+                    description = f"{spec.table}: {total} rows{company}, every (realm, id) once"
                 yield dg.AssetCheckResult(
                     asset_key=check_key.asset_key,
                     check_name=UNIQUE_IDS_CHECK,
