@@ -8,7 +8,8 @@ import pytest
 
 from smartsync_pipeline.orchestrators.digest_report import FIGURES, figure_text
 from smartsync_pipeline_tests.api.conftest import ServedHome
-from smartsync_pipeline_tests.defs.test_ui_browser import CHROMIUM, CHROMIUM_ARGS, OUTPUT, _ensure_chromium
+from smartsync_pipeline_tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from smartsync_pipeline_tests.defs.test_ui_browser import OUTPUT
 
 pytestmark = pytest.mark.browser
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.browser
 def test_the_digest_page_shows_the_json_figures_and_its_chart(served: ServedHome) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    _ensure_chromium()
+    require_chromium()
     key, realm = served.keys["all"], served.realm
     figures = served.server.get(f"/businesses/{realm}/digest", key).json()
     OUTPUT.mkdir(exist_ok=True)
