@@ -26,7 +26,7 @@ def keys() -> None:
 @click.option("--business", "businesses", multiple=True, help="realm id (repeat), or * for all")
 @click.option("--scope", "scopes", multiple=True, default=("read",), show_default=True, help="read and/or connect")
 @click.option("--rate", default=600, show_default=True, type=click.IntRange(1, 1_000_000), help="requests per minute")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="print the new key and its record as JSON")
 @friendly_errors
 def create(name: str, businesses: tuple[str, ...], scopes: tuple[str, ...], rate: int, as_json: bool) -> None:
     """Create a key; the key itself is printed once and never stored."""
@@ -43,7 +43,7 @@ def create(name: str, businesses: tuple[str, ...], scopes: tuple[str, ...], rate
 
 
 @keys.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="print the keys as JSON")
 @friendly_errors
 def list_keys(as_json: bool) -> None:
     """Every key (ids and scopes; never the keys themselves)."""

@@ -58,15 +58,26 @@ def access_logging() -> None:
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port")
 @click.option("--workers", default=8, show_default=True, type=click.IntRange(1, 256), help="threads for blocking reads")
 @click.option("--stale-if-error", type=click.FloatRange(0, 315_360_000), help="seconds (default 6 h)")
 @click.option("--refresh-wait", type=click.FloatRange(0.1, 3600), help="seconds a read waits for another refresh")
-@click.option("--read-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, 600))
+@click.option(
+    "--read-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 600),
+    help="seconds a client may take to send a whole request before it is cut off",
+)
 @click.option("--oauth-app", metavar="FILE", help="JSON with client_id, client_secret (and URLs); or env")
 @click.option("--public-url", help="base URL browsers reach this server at (OAuth redirect_uri)")
-@click.option("--verifier-env", default="SMARTSYNC_WEBHOOK_VERIFIER", show_default=True)
+@click.option(
+    "--verifier-env",
+    default="SMARTSYNC_WEBHOOK_VERIFIER",
+    show_default=True,
+    help="environment variable holding the Intuit webhook verifier token",
+)
 @click.option("--no-first-sync", is_flag=True, help="do not sync a company right after it is connected")
 @friendly_errors
 def serve(

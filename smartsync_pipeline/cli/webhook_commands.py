@@ -49,8 +49,20 @@ def webhook_verifier(home: Home, env_name: str) -> str:
     show_default=True,
     help="Environment variable holding the Intuit verifier token (else the encrypted file from `connect`).",
 )
-@click.option("--max-concurrency", default=32, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("--read-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, 600))
+@click.option(
+    "--max-concurrency",
+    default=32,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="requests handled at once; more get 503 with Retry-After",
+)
+@click.option(
+    "--read-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 600),
+    help="seconds a client may take to send a whole request before it is cut off",
+)
 def serve(host: str, port: int, verifier_env: str, max_concurrency: int, read_timeout: float) -> None:
     """Receive QBO webhooks at POST /webhooks/qbo and store them in the inbox until Ctrl-C.
 
@@ -83,7 +95,13 @@ def serve(host: str, port: int, verifier_env: str, max_concurrency: int, read_ti
 
 
 @webhooks.command("prune")
-@click.option("--older-than-days", default=7.0, show_default=True, type=click.FloatRange(0, 3650))
+@click.option(
+    "--older-than-days",
+    default=7.0,
+    show_default=True,
+    type=click.FloatRange(0, 3650),
+    help="keep handled events younger than this",
+)
 def prune(older_than_days: float) -> None:
     """Delete handled webhook events (the sensor has run them) older than the retention."""
     path = Home.from_env().inbox_path
