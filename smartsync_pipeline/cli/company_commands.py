@@ -41,7 +41,7 @@ class ConnectRollback:
 
     def __init__(self, home: Home, realm_id: str) -> None:
         store = CompanyStore(home)
-        self.folders = [home.root, home.companies_dir, home.locks_dir, home.snapshots_dir, home.archive_dir]
+        self.folders = [home.root, home.companies_dir, home.locks_dir, home.realms_dir]
         self.files = [home.key_path, home.root / VERIFIER_FILE]
         with contextlib.suppress(QBOError):  # an invalid realm id: nothing will be written for it
             self.files += [store.connection_path(realm_id), store.tokens_path(realm_id)]
@@ -105,6 +105,9 @@ def connect_company(
             "QBO already rotated its refresh token, so the connection was kept; run `smartsync sync` once QBO "
             "answers"
         ) from exc
+    from smartsync_pipeline.sync.company_shards import mark_connected
+
+    mark_connected(home, realm_id)  # due for a first sync in the fleet index; back in analyst.sql
     summary["dagster_partition"] = _add_partition(realm_id)
     return summary
 

@@ -1,4 +1,4 @@
-"""``smartsync sql``: query the analyst database (the newest published snapshot) from a shell."""
+"""``smartsync sql``: query the analyst entry point (every company's newest snapshot) from a shell."""
 
 from __future__ import annotations
 
@@ -15,16 +15,17 @@ from smartsync_pipeline.home import Home
 @click.option("--csv", "as_csv", is_flag=True, help="print CSV instead of a table")
 @friendly_errors
 def sql(query: str | None, as_csv: bool) -> None:
-    """Run QUERY (or one query per line from stdin) read-only on the analyst database.
+    """Run QUERY (or one query per line from stdin) read-only across every connected company.
 
-    Views: bills_due, ap_aging, ar_aging, cash_position; tables: one per entity, change_log, sync_state.
-    Holding this (or any) read-only session open never blocks a sync."""
-    import duckdb
+    Views: bills_due, ap_aging, ar_aging, cash_position; tables: one per entity, change_log, sync_state
+    (each with realm_id). Holding this (or any) read-only session open never blocks a sync."""
+    from smartsync_pipeline.mirror import analyst
 
-    path = Home.from_env().analyst_path
-    if not path.exists():
-        raise click.ClickException(f"no analyst database at {path} yet; run `smartsync sync` first")
-    con = duckdb.connect(str(path), read_only=True)
+    home = Home.from_env()
+    con = analyst.connect(home)  # every company's newest snapshot, read-only, external access off
+    if not analyst.attached_realms(con):
+        con.close()
+        raise click.ClickException(f"no company has a published snapshot under {home.root} yet; run `smartsync sync`")
     try:
         queries = [query] if query else [line for line in sys.stdin if line.strip()]
         for q in queries:

@@ -137,7 +137,7 @@ def log_command(
         where.append("entity_id = ?")
         params.append(entity_id)
     reader = SnapshotReader(home)
-    with reader.cursor() as (cur, _):
+    with reader.cursor(realm_id=realm) as (cur, _):
         rows = cur.execute(
             f"SELECT * FROM (SELECT {', '.join(LOG_FIELDS)} FROM change_log "
             f"WHERE {' AND '.join(where)} ORDER BY change_id DESC LIMIT ?) ORDER BY change_id",
@@ -167,24 +167,45 @@ def audit() -> None:
 
 
 @audit.command()
-@click.option("--snapshot", is_flag=True, help="verify the newest published snapshot instead of the mirror file")
+@click.option("--realm", "realm_id", help="one company (default: every company with a mirror)")
+@click.option(
+    "--snapshot",
+    is_flag=True,
+    help="verify the published snapshots instead: untouched since published, chain intact, equal to the mirror",
+)
 @friendly_errors
-def verify(snapshot: bool) -> None:
-    """Recompute the change log's hash chain; exit 1 and name the first broken link if it is broken."""
+def verify(realm_id: str | None, snapshot: bool) -> None:
+    """Recompute each company's hash chain; exit 1 and name the first broken link if one is broken."""
+    from smartsync_pipeline.mirror.snapshot_audit import audit_snapshots
+
     home = Home.from_env()
-    if snapshot:
-        with SnapshotReader(home).cursor() as (cur, _):
-            result = change_log.verify(cur)
-    else:
-        with MirrorDatabase(home).inspect() as con:
-            result = change_log.verify(con)
-    if result.ok:
-        click.echo(
-            f"change log intact: {result.rows_checked} changes, head {result.head.change_id} {result.head.row_hash}"
-        )
-        return
-    click.echo(f"change log BROKEN at change {result.first_broken}: {result.reason}", err=True)
-    raise SystemExit(1)
+    realms = [home.realm(realm_id).realm_id] if realm_id else home.realm_ids()
+    if not realms:
+        raise click.ClickException(f"no company has a mirror under {home.realms_dir} yet; run `smartsync sync` first")
+    broken = False
+    for realm in realms:
+        prefix = f"company {realm}: " if len(realms) > 1 or realm_id else ""
+        problems: list[str] = []
+        if snapshot:
+            audit = audit_snapshots(home, realm)
+            result = audit.chain
+            problems = audit.problems
+        else:
+            with MirrorDatabase(home, realm).inspect() as con:
+                result = change_log.verify(con)
+        if result is not None and not result.ok:
+            broken = True
+            click.echo(f"{prefix}change log BROKEN at change {result.first_broken}: {result.reason}", err=True)
+        for problem in problems:
+            broken = True
+            click.echo(f"{prefix}{problem}", err=True)
+        if result is not None and result.ok and not problems:
+            click.echo(
+                f"{prefix}change log intact: {result.rows_checked} changes, head {result.head.change_id} "
+                f"{result.head.row_hash}" + (" (snapshots as published, equal to the mirror)" if snapshot else "")
+            )
+    if broken:
+        raise SystemExit(1)
 
 
 @click.command()

@@ -41,3 +41,18 @@ def register_realm(realm_id: str) -> bool:
     except Exception as exc:  # any failure here must leave the connect itself successful
         log.warning("could not register company %s as a Dagster partition: %s", realm_id, exc)
         return False
+
+
+def unregister_realm(realm_id: str) -> bool:
+    """Remove ``realm_id`` from the ``realms`` partitions (``smartsync disconnect``); True when it is
+    not a partition afterwards on a configured instance. Never raises, like ``register_realm``."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return False
+    try:
+        with dg.DagsterInstance.get() as instance:
+            if instance.has_dynamic_partition(REALMS_PARTITIONS_NAME, realm_id):
+                instance.delete_dynamic_partition(REALMS_PARTITIONS_NAME, realm_id)
+            return True
+    except Exception as exc:
+        log.warning("could not remove company %s from the Dagster partitions: %s", realm_id, exc)
+        return False

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 
+from smartsync_pipeline.durable_files import write_atomically  # the one atomic-write helper
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.qbo.errors import QBOError, ReauthorizationRequired
 from smartsync_pipeline.qbo.secrets import decrypt, encrypt
@@ -111,28 +111,6 @@ class TokenSet:
                 return None
 
         return cls(access, refresh, later("expires_in"), later("x_refresh_token_expires_in"))
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that readers (and a crash) see the old or the new file, whole.
-    The file is created 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _iso(value: datetime | None) -> str | None:

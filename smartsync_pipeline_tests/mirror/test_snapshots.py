@@ -45,7 +45,7 @@ def test_catch_up_publishes_exactly_the_mirror(connected_company):
         if round_:
             company.simulate(30, seed=40 + round_)
         report = engine.sync()
-        methods.append(engine.snapshots.last_method)
+        methods.append(report.snapshot_method)
         assert snapshot_digests(company.home) == mirror_digests(company.home), f"round {round_}"
         assert report.snapshot_generation == SnapshotStore(company.home).current().generation
     # First publishes copy the file; once an older snapshot exists it is caught up instead.
