@@ -101,10 +101,9 @@ def remove_leftovers(directory: Path, *, all_writers_done: bool = False) -> list
         return removed
     for entry in entries:
         m = _TEMP.match(entry.name)
-        if m is None:
+        if m is None and not (all_writers_done and entry.name.endswith(".tmp")):  # older writers' names too
             continue
-        pid = int(m.group(1))
-        if all_writers_done or (pid != os.getpid() and not _alive(pid)):
+        if all_writers_done or (m is not None and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1)))):
             with contextlib.suppress(FileNotFoundError):
                 if entry.is_dir() and not entry.is_symlink():
                     continue

@@ -14,7 +14,6 @@ from smartsync_pipeline.defs.sensors.webhook_inbox import webhook_inbox
 from smartsync_pipeline.defs.staleness import Staleness, entity_ages, stale_entities
 from smartsync_pipeline.entities import ENTITIES
 from smartsync_pipeline.inbox.store import WebhookInbox
-from smartsync_pipeline.mirror.snapshots import SnapshotStore
 from smartsync_pipeline.qbo.webhooks import WebhookEvent
 from smartsync_pipeline_tests.defs.conftest import MirrorSetup, duckdb_files_hidden, start_mirror_setup
 
@@ -83,7 +82,7 @@ def test_sensor_requests_one_run_for_the_stale_realm_only(setup: MirrorSetup) ->
 
 def test_pure_decision_with_a_later_clock_requests_only_transactions_of_the_synced_realm(setup: MirrorSetup) -> None:
     fresh, stale = setup.realms
-    state = SnapshotStore(setup.home).current().state
+    state = setup.resources["mirror_sync"].snapshot_state().state
     later = datetime.now(UTC) + timedelta(minutes=20)
     requests, quiet = freshness_run_requests([fresh, stale], state, busy={stale}, now=later)
     assert [r.partition_key for r in requests] == [fresh]

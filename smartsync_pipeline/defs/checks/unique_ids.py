@@ -71,7 +71,7 @@ def mirror_unique_ids(
                 passed=not duplicates,
                 description=description,
                 metadata={
-                    "snapshot_generation": dg.MetadataValue.int(max(generations.values())),
+                    "snapshot_generations": dg.MetadataValue.json(generations),
                     "duplicate_ids": dg.MetadataValue.int(len(duplicates)),
                     "duplicates": dg.MetadataValue.table(
                         [dg.TableRecord({"realm": r, "id": i, "rows": int(n)}) for r, i, n in duplicates[:_SHOWN]],

@@ -41,7 +41,8 @@ class MirrorSyncResource(dg.ConfigurableResource):
         """Every company's last sync per entity, from the fleet state index (never opens DuckDB);
         None while nothing was ever synced."""
         view = self.fleet_state().view()
-        return view if view.state else None
+        synced = any(row.get("last_sync_at") for rows in view.state.values() for row in rows.values())
+        return view if synced else None
 
     def fleet_state(self) -> FleetState:
         """The fleet state index: ``stale(now)`` costs in proportion to the stale (company, entity)s."""
