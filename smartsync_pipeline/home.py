@@ -39,9 +39,13 @@ class RealmHome:
         return self.home.realms_dir / self.realm_id
 
     def ensure(self) -> RealmHome:
+        """Create the shard's folders; the shard itself is 0700 (only smartsync's account opens the
+        write-side file; analysts read snapshots through ``analyst.sql``)."""
         self.home.ensure()
         for d in (self.root, self.locks_dir, self.snapshots_dir):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.root.stat().st_mode & 0o077:
+            os.chmod(self.root, 0o700)
         return self
 
     @property

@@ -172,6 +172,7 @@ class SyncEngine:
         timeout = self.lock_timeout if lock_timeout is None else lock_timeout
         busy = self.on_demand_busy_timeout if trigger == "on_demand" else self.mirror_busy_timeout
         db = MirrorDatabase(self.home, realm_id, lock_timeout=timeout, busy_timeout=min(busy, timeout))
+        db.shard.ensure()
         staging = "full" if mode == "full" else "sync"
         shard = _Shard(db.shard, db, SnapshotStore(self.home, realm_id), staging)
         lock = self.full_lock(realm_id) if mode == "full" else self.realm_lock(realm_id)
