@@ -177,8 +177,10 @@ def audit() -> None:
 def verify(realm_id: str | None, snapshot: bool) -> None:
     """Recompute each company's hash chain; exit 1 and name the first broken link if one is broken."""
     from smartsync_pipeline.mirror.snapshot_audit import audit_snapshots
+    from smartsync_pipeline.mirror.upgrade import ensure_upgraded
 
     home = Home.from_env()
+    ensure_upgraded(home)  # a single-file mirror of an older release becomes per-company shards first
     realms = [home.realm(realm_id).realm_id] if realm_id else home.realm_ids()
     if not realms:
         raise click.ClickException(f"no company has a mirror under {home.realms_dir} yet; run `smartsync sync` first")
