@@ -122,10 +122,15 @@ class FleetState:
     def record(self, realm_id: str, state: Mapping[str, Mapping[str, Any]]) -> None:
         """Upsert one company's rows from its published sync state (entity -> sync_state row); every
         registry entity gets a row (never synced ones are due at once)."""
+        self.record_many([(realm_id, state)])
+
+    def record_many(self, states: Iterable[tuple[str, Mapping[str, Mapping[str, Any]]]]) -> None:
+        """``record`` for many companies in one transaction."""
         rows = []
-        for name, warn in _WARN.items():
-            last = _seconds((state.get(name) or {}).get("last_sync_at"))
-            rows.append((realm_id, name, last, 0.0 if last is None else last + warn))
+        for realm_id, state in states:
+            for name, warn in _WARN.items():
+                last = _seconds((state.get(name) or {}).get("last_sync_at"))
+                rows.append((realm_id, name, last, 0.0 if last is None else last + warn))
         with self._connect() as con:
             con.execute("BEGIN IMMEDIATE")
             try:
@@ -153,15 +158,8 @@ class FleetState:
     def rebuild(self, states: Iterable[tuple[str, Mapping[str, Mapping[str, Any]]]]) -> None:
         """Replace the whole index with ``(realm, entity -> row)`` pairs (e.g. every company's CURRENT)."""
         with self._connect() as con:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                con.execute("DELETE FROM entity_state")
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        for realm_id, state in states:
-            self.record(realm_id, state)
+            con.execute("DELETE FROM entity_state")
+        self.record_many(states)
 
     # -- reading -------------------------------------------------------------------------------
 

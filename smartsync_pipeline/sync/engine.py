@@ -67,10 +67,12 @@ MODES = ("auto", "full", "incremental")
 
 
 def resolve_realm(home: Home, realm_id: str | None) -> str:
-    """The realm to use: the given one (must be connected) or the only connected one."""
-    realms = CompanyStore(home).realms()
+    """The realm to use: the given one (must be connected) or the only connected one. Checking a
+    given realm costs one ``stat`` whatever the size of the fleet."""
+    store = CompanyStore(home)
     if realm_id:
-        if realm_id not in realms:
+        if not store.connection_path(realm_id).exists():
+            realms = store.realms()
             known = ", ".join(realms[:20]) + (f" and {len(realms) - 20} more" if len(realms) > 20 else "")
             hint = (
                 "it was disconnected; `smartsync connect` it again to resume"
@@ -79,11 +81,13 @@ def resolve_realm(home: Home, realm_id: str | None) -> str:
             )
             raise SyncError(f"company {realm_id!r} is not connected (connected: {known or 'none'}); {hint}")
         return realm_id
+    realms = store.realms()
     if len(realms) == 1:
         return realms[0]
     if not realms:
         raise SyncError("no company is connected; run `smartsync connect` first")
-    raise SyncError(f"{len(realms)} companies are connected ({', '.join(realms)}); choose one with --realm")
+    shown = ", ".join(realms[:10]) + (", …" if len(realms) > 10 else "")
+    raise SyncError(f"{len(realms)} companies are connected ({shown}); choose one with --realm")
 
 
 def _is_disconnected(home: Home, realm_id: str) -> bool:
