@@ -19,10 +19,14 @@ import duckdb
 from smartsync_pipeline.defs.assets.mirrors import MIRROR_KEYS
 from smartsync_pipeline.defs.change_archive import export_changes
 from smartsync_pipeline.defs.resources.mirror_sync import MirrorSyncResource
+from smartsync_pipeline.locking import LockTimeout
 from smartsync_pipeline.mirror import change_log as chain
 
 CHANGE_LOG_KEY = dg.AssetKey(["qbo", "change_log"])
 AUDIT_GROUP = "audit"
+# A company whose writer is busy longer than this (a long full reconciliation) is audited next time,
+# from the same anchor, instead of holding up the audit of every other company.
+AUDIT_LOCK_WAIT = 30.0
 
 # Metadata keys the next materialization reads back as its starting point: ANCHORS holds, per company,
 # the verified head and the last exported change (JSON: realm -> {head_change_id, head_row_hash,
@@ -109,7 +113,7 @@ class _CompanyAudit:
 
 def _audit_company(mirror_sync: MirrorSyncResource, realm_id: str, anchor: AuditAnchor) -> _CompanyAudit:
     shard = mirror_sync.home().realm(realm_id)
-    with mirror_sync.mirror(realm_id).inspect() as con:
+    with mirror_sync.mirror(realm_id).inspect(AUDIT_LOCK_WAIT) as con:
         # Also re-hashes the anchor row itself, so an edit of the anchor's content cannot pass either.
         result = chain.verify(con, after=anchor.head)
         if not result.ok:
@@ -159,8 +163,13 @@ def _audit_company(mirror_sync: MirrorSyncResource, realm_id: str, anchor: Audit
 def change_log(context: dg.AssetExecutionContext, mirror_sync: MirrorSyncResource) -> dg.MaterializeResult:
     anchors = previous_anchors(context.instance)
     audits: list[_CompanyAudit] = []
+    busy: list[str] = []
     for realm_id in mirror_sync.realms_with_mirror():
-        audits.append(_audit_company(mirror_sync, realm_id, anchors.get(realm_id, AuditAnchor(None, 0))))
+        try:
+            audits.append(_audit_company(mirror_sync, realm_id, anchors.get(realm_id, AuditAnchor(None, 0))))
+        except LockTimeout as exc:
+            busy.append(realm_id)
+            context.log.warning(f"company {realm_id} skipped this time: {exc}")
     # Companies not audited this time (disconnected, or a mirror not yet written) keep their anchors.
     records = {realm: a.as_record() for realm, a in anchors.items()}
     records.update({a.realm_id: a.anchor.as_record() for a in audits})
@@ -176,6 +185,7 @@ def change_log(context: dg.AssetExecutionContext, mirror_sync: MirrorSyncResourc
         metadata={
             ANCHORS: dg.MetadataValue.json(records),
             "companies_verified": dg.MetadataValue.int(len(audits)),
+            "companies_skipped_busy": dg.MetadataValue.text(", ".join(busy) or "-"),
             "rows_verified": dg.MetadataValue.int(sum(a.rows_verified for a in audits)),
             "new_changes": dg.MetadataValue.int(sum(totals.values())),
             "new_changes_by_entity_op": dg.MetadataValue.table(
