@@ -435,7 +435,10 @@ class SnapshotReader:
         None while nothing is published (or, without ``realm_id``, while no company has a mirror)."""
         if realm_id is None and not self.home.realm_ids():
             return None
-        store = self.store(realm_id)
+        try:
+            store = self.store(realm_id)
+        except ValueError:  # not a realm id at all (e.g. "../x"): no company can have published it
+            return None
         path = store.dir / CURRENT
         try:
             st = path.stat()
