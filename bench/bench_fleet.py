@@ -43,11 +43,27 @@ from smartsync_pipeline.sandbox.process import SandboxProcess  # noqa: E402
 from smartsync_pipeline.sync.company_shards import disconnect_company  # noqa: E402
 from smartsync_pipeline.sync.engine import SyncEngine  # noqa: E402
 
+MAX_REALMS_PER_SANDBOX = 50  # the sandbox's own limit
 
-def start_sandbox(realms: int) -> SandboxProcess:
+
+def start_sandbox(realms: int, seed: int = 7) -> SandboxProcess:
     return SandboxProcess.start(
-        scale="small", seed=7, realms=realms, per_window=10**9, max_concurrent=64, startup_timeout=600
+        scale="small", seed=seed, realms=realms, per_window=10**9, max_concurrent=64, startup_timeout=600
     )
+
+
+def start_sandboxes(realms: int) -> list[SandboxProcess]:
+    """Enough sandbox processes for ``realms`` companies (distinct seeds give distinct realm ids)."""
+    sizes = [min(MAX_REALMS_PER_SANDBOX, realms - i) for i in range(0, realms, MAX_REALMS_PER_SANDBOX)]
+    started: list[SandboxProcess] = []
+    try:
+        for k, size in enumerate(sizes):
+            started.append(start_sandbox(size, seed=7 + k))
+    except BaseException:
+        for sandbox in started:
+            sandbox.stop()
+        raise
+    return started
 
 
 def connect_all(home: Home, sandbox: SandboxProcess) -> list[str]:
@@ -92,10 +108,11 @@ def sync_in_workers(home: Home, realms: list[str], workers: int) -> float:
 
 def isolation(others: int, repeat: int, operations: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-fleet-iso-") as tmp:
-        sandbox = start_sandbox(others + 1)
+        sandboxes = start_sandboxes(others + 1)
+        sandbox = sandboxes[0]
         try:
             home = Home(Path(tmp)).ensure()
-            realms = connect_all(home, sandbox)
+            realms = [realm for box in sandboxes for realm in connect_all(home, box)]
             target, first_other, rest = realms[0], realms[1], realms[2:]
             engine = SyncEngine(home)
             engine.sync(target)
@@ -129,7 +146,8 @@ def isolation(others: int, repeat: int, operations: int) -> dict:
                 disconnect_company(home, realm, purge=True)
             one_again = rounds()
         finally:
-            sandbox.stop()
+            for box in sandboxes:
+                box.stop()
     baseline = statistics.median(one["walls_ms"] + one_again["walls_ms"])
     return {
         "others_small": 1,
@@ -147,10 +165,11 @@ def isolation(others: int, repeat: int, operations: int) -> dict:
 
 def workers(companies: int, repeat: int, counts: list[int], operations: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-fleet-workers-") as tmp:
-        sandbox = start_sandbox(companies)
+        sandboxes = start_sandboxes(companies)
         try:
             home = Home(Path(tmp)).ensure()
-            realms = connect_all(home, sandbox)
+            owner = {realm: box for box in sandboxes for realm in connect_all(home, box)}
+            realms = list(owner)
             sync_in_workers(home, realms, 2)  # first (full) syncs, not measured
             walls: dict[int, list[float]] = {w: [] for w in counts}
             changes = 0
@@ -159,11 +178,14 @@ def workers(companies: int, repeat: int, counts: list[int], operations: int) -> 
                 for w in counts:  # interleaved, so machine noise hits every worker count alike
                     for realm in realms:
                         seed += 1
-                        done = sandbox.control("simulate", {"realm_id": realm, "operations": operations, "seed": seed})
+                        done = owner[realm].control(
+                            "simulate", {"realm_id": realm, "operations": operations, "seed": seed}
+                        )
                         changes += len(done["changes"])
                     walls[w].append(sync_in_workers(home, realms, w))
         finally:
-            sandbox.stop()
+            for box in sandboxes:
+                box.stop()
     base = statistics.median(walls[counts[0]])
     return {
         "companies": companies,

@@ -148,9 +148,6 @@ class SyncEngine:
         """One full reconciliation of a company at a time; incremental syncs do not wait for it."""
         return FileLock(self.home.realm(realm_id).locks_dir / "full.lock", what=f"the full sync of company {realm_id}")
 
-    def mirror(self, realm_id: str) -> MirrorDatabase:
-        return MirrorDatabase(self.home, realm_id, busy_timeout=self.mirror_busy_timeout)
-
     def sync(
         self,
         realm_id: str | None = None,
