@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -22,18 +23,25 @@ from smartsync_pipeline.mirror import analyst, change_log
 from smartsync_pipeline.mirror.database import MirrorDatabase
 from smartsync_pipeline.mirror.snapshots import SnapshotStore
 from smartsync_pipeline.mirror.views import ANALYST_VIEWS
+from smartsync_pipeline.sandbox.process import SandboxProcess
 from smartsync_pipeline_tests.conftest import ConnectedCompany
 from smartsync_pipeline_tests.mirror_equality import mirror_differences
 
 
-@pytest.fixture
-def fleet(sandbox_factory, smartsync_home) -> list[ConnectedCompany]:
-    sandbox = sandbox_factory(realms=3)
-    companies = [ConnectedCompany(smartsync_home, sandbox, i) for i in range(3)]
-    engine = companies[0].engine()
-    for company in companies:
-        assert engine.sync(company.realm_id).change_id_first == 1  # every company starts its own chain
-    return companies
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ConnectedCompany]]:
+    """Three companies of one sandbox, each synced once into one home (shared by this module's tests,
+    which only add activity and syncs)."""
+    sandbox = SandboxProcess.start(scale="small", seed=7, realms=3)
+    try:
+        home = tmp_path_factory.mktemp("shards") / "smartsync_home"
+        companies = [ConnectedCompany(home, sandbox, i) for i in range(3)]
+        engine = companies[0].engine()
+        for company in companies:
+            assert engine.sync(company.realm_id).change_id_first == 1  # every company starts its own chain
+        yield companies
+    finally:
+        sandbox.stop()
 
 
 def fingerprint(root: Path) -> dict[str, tuple]:
@@ -87,7 +95,8 @@ def test_a_company_busy_with_a_sync_or_held_open_never_delays_another(fleet):
     code = textwrap.dedent(
         f"""
         import sys, duckdb
-        from pathlib import Path
+        from collections.abc import Iterator
+from pathlib import Path
         from smartsync_pipeline.locking import FileLock
         locks = Path({str(shard_b.locks_dir)!r})
         with FileLock(locks / "sync.lock").exclusive(10), FileLock(locks / "write.lock").exclusive(10):
