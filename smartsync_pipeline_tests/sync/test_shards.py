@@ -95,8 +95,7 @@ def test_a_company_busy_with_a_sync_or_held_open_never_delays_another(fleet):
     code = textwrap.dedent(
         f"""
         import sys, duckdb
-        from collections.abc import Iterator
-from pathlib import Path
+        from pathlib import Path
         from smartsync_pipeline.locking import FileLock
         locks = Path({str(shard_b.locks_dir)!r})
         with FileLock(locks / "sync.lock").exclusive(10), FileLock(locks / "write.lock").exclusive(10):
