@@ -58,7 +58,7 @@ def main() -> None:
             reader = SmartReader(smartsync_home=str(home.root), record_in_dagster=False)
             bills = for_business(reader, realm).bills
             horizon = date.today() + timedelta(days=30)
-            info = SnapshotStore(home).current()
+            info = SnapshotStore(home, realm).current()
             sql = (
                 "SELECT id, doc_number, vendor_id, vendor_name, txn_date, due_date, total_amt, balance, currency_id, "
                 "last_updated_time FROM bill WHERE realm_id = ? AND NOT is_deleted AND (balance > 0 AND due_date <= ?) "

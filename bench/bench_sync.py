@@ -101,7 +101,7 @@ def backfill(scale: str) -> dict:
                 "publish_s": round(report["timings"].get("publish", 0), 2),
                 "peak_rss_mb_sync_process": round(peak_kb / 1024),
                 "rss_mb_by_phase_sampled": samples,
-                "mirror_mb": round(home.mirror_path.stat().st_size / 1e6),
+                "mirror_mb": round(home.realm(sandbox.realm_id).mirror_path.stat().st_size / 1e6),
             }
         finally:
             sandbox.stop()

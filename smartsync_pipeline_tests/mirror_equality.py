@@ -12,7 +12,7 @@ from smartsync_pipeline.mirror.snapshots import SnapshotReader
 def mirror_rows(home: Any, realm_id: str, table: str) -> dict[str, dict[str, Any]]:
     reader = SnapshotReader(home)
     try:
-        with reader.cursor() as (cur, _):
+        with reader.cursor(realm_id=realm_id) as (cur, _):
             rows = cur.execute(
                 f"SELECT id, sync_token, is_deleted, raw FROM {table} WHERE realm_id = ?", [realm_id]
             ).fetchall()

@@ -8,8 +8,8 @@ from smartsync_pipeline.mirror.database import MirrorDatabase
 from smartsync_pipeline.mirror.snapshots import SnapshotStore, content_key, read_state_rows
 
 
-def age_mirror(home: Home, seconds: float, entity: str | None = None) -> None:
-    db = MirrorDatabase(home)
+def age_mirror(home: Home, seconds: float, entity: str | None = None, realm_id: str | None = None) -> None:
+    db = MirrorDatabase(home, realm_id)
     with db.locked():
         with db.connect() as con:
             where = "WHERE entity = ?" if entity else ""
@@ -18,4 +18,4 @@ def age_mirror(home: Home, seconds: float, entity: str | None = None) -> None:
                 [int(seconds * 1_000_000), *([entity] if entity else [])],
             )
             state, key = read_state_rows(con), content_key(con)
-        SnapshotStore(home).publish(db.path, state, content_key=key)
+        SnapshotStore(home, db.realm_id).publish(db.path, state, content_key=key)

@@ -105,11 +105,11 @@ class ApiContext:
 
     # -- the data behind an answer, for validators -----------------------------------------------
 
-    def data_identity(self, provenances: Sequence[Any]) -> str:
-        """What the answer was computed from: the snapshot's content (schema version and change-log
-        head) when every read used the current snapshot, else the generations used."""
+    def data_identity(self, business_id: str, provenances: Sequence[Any]) -> str:
+        """What the answer was computed from: the business's own snapshot's content (schema version
+        and data version) when every read used its current snapshot, else the generations used."""
         generations = sorted({p.snapshot_generation for p in provenances if p.snapshot_generation is not None})
-        info = self.reader.snapshots().current()
+        info = self.reader.snapshots().current(business_id)
         if info is not None and generations == [info.generation] and info.content_key:
             return info.content_key
         return "g" + ",".join(map(str, generations))

@@ -2,8 +2,10 @@
 
 The user is sent to the authorization URL with a signed ``state``; the provider sends them back with
 ``code`` and ``realmId``; the code is exchanged once for tokens, which are stored encrypted through
-``CompanyStore`` (the same files ``smartsync connect`` writes); one ``COUNT`` query proves them; the
-realm becomes a Dagster partition; the first sync starts. Shared by ``GET /connect/quickbooks`` and
+``qbo.connect.connect_credentials`` (the same concurrency-safe path and files as ``smartsync
+connect``: the company's token lock held throughout, nothing left behind by a failure before the
+tokens are stored); one ``COUNT`` query proves them; the company joins the fleet index and
+``analyst.sql``; the realm becomes a Dagster partition; the first sync starts. Shared by ``GET /connect/quickbooks`` and
 ``smartsync connect --oauth``.
 """
 
@@ -21,12 +23,13 @@ import requests
 
 from smartsync_pipeline.api.settings import OAuthApp
 from smartsync_pipeline.home import Home
-from smartsync_pipeline.qbo.credentials import CompanyConnection, CompanyStore, TokenSet, write_atomically
-from smartsync_pipeline.qbo.secrets import encrypt, redact
+from smartsync_pipeline.qbo.connect import ConnectedUnverified, connect_credentials
+from smartsync_pipeline.qbo.credentials import CompanyConnection, TokenSet
+from smartsync_pipeline.qbo.secrets import redact
+from smartsync_pipeline.sync.company_shards import mark_connected
 
 log = logging.getLogger("smartsync.api.onboarding")
 _REALM = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-VERIFIER_FILE = "webhook_verifier"  # the file `smartsync connect` writes (cli.company_commands.VERIFIER_FILE)
 
 
 class OnboardingError(Exception):
@@ -106,28 +109,22 @@ def store_connection(
         tokens = TokenSet.from_token_response(token_payload)
     except Exception:
         raise OnboardingError("token-exchange-failed", "the token endpoint answered without tokens", 502) from None
-    store = CompanyStore(home)
     conn = CompanyConnection(realm_id, app.api_base.rstrip("/"), app.token_url, app.client_id, app.client_secret, name)
-    store.save(conn, tokens)
-    if app.webhook_verifier:
-        write_atomically(home.root / VERIFIER_FILE, encrypt(app.webhook_verifier, home=home).encode("ascii"))
-    accounts = None
-    if verify:
-        from smartsync_pipeline.qbo.client import QBOClient
-        from smartsync_pipeline.qbo.query import Query
-
-        try:
-            client = QBOClient(conn, store.tokens(realm_id), home=home)
-            accounts = client.query(Query.count("Account").include_inactive()).total_count
-        except Exception as exc:
-            cause = redact(" ".join(str(exc).split()))[:300]
-            raise OnboardingError(
-                "verification-failed",
-                f"company {realm_id} is connected (its tokens are stored) but QuickBooks did not answer a first "
-                f"query: {cause}; it syncs once QuickBooks answers",
-                502,
-            ) from None
-    return Connected(realm_id, accounts, _add_partition(realm_id))
+    try:
+        connected = connect_credentials(home, conn, tokens=tokens, webhook_verifier=app.webhook_verifier, verify=verify)
+    except ConnectedUnverified as exc:
+        # Kept (the code is spent): it joins the fleet like any company, so it does sync once QBO answers.
+        mark_connected(home, realm_id)
+        _add_partition(realm_id)
+        cause = redact(" ".join(str(exc.__cause__ or exc).split()))[:300]
+        raise OnboardingError(
+            "verification-failed",
+            f"company {realm_id} is connected (its tokens are stored) but QuickBooks did not answer a first "
+            f"query: {cause}; it syncs once QuickBooks answers",
+            502,
+        ) from None
+    mark_connected(home, realm_id)  # due for a first sync in the fleet index; in analyst.sql once published
+    return Connected(realm_id, connected.accounts, _add_partition(realm_id))
 
 
 def _add_partition(realm_id: str) -> bool:

@@ -64,7 +64,7 @@ async def respond(
     ctx.require_business(business_id)
     computed = await ctx.run(business_id, compute, asked.max_age)
     ctx.note_provenance(business_id, computed.provenances)
-    identity = await ctx.pool.run(ctx.data_identity, computed.provenances)
+    identity = await ctx.pool.run(ctx.data_identity, business_id, computed.provenances)
     fresh = Freshness.of(computed.provenances, identity)
     if fresh.stale_if_error and asked.stale_if_error is not None and (fresh.age_seconds or 0) > asked.stale_if_error:
         raise ProblemError(

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -14,16 +11,13 @@ from filelock import FileLock
 
 from smartsync_pipeline.cli.error_reporting import friendly_errors
 from smartsync_pipeline.home import Home
-from smartsync_pipeline.qbo.credentials import (
-    CompanyConnection,
-    CompanyStore,
-    TokenSet,
-    TokenStore,
-    token_digest,
-    write_atomically,
-)
+from smartsync_pipeline.qbo.connect import connect_credentials
+from smartsync_pipeline.qbo.credentials import CompanyConnection, CompanyStore
 from smartsync_pipeline.qbo.errors import QBOError
-from smartsync_pipeline.qbo.secrets import VERIFIER_FILE, encrypt
+from smartsync_pipeline.qbo.secrets import VERIFIER_FILE
+from smartsync_pipeline.sync.company_shards import mark_connected
+
+__all__ = ["VERIFIER_FILE", "companies", "connect", "connect_company"]
 
 SANDBOX_KEYS = ("api_base", "token_url", "realm_id", "client_id", "client_secret", "refresh_token")
 
@@ -41,50 +35,6 @@ def read_sandbox_line(source: str) -> dict[str, Any]:
     return doc
 
 
-class ConnectRollback:
-    """Puts SMARTSYNC_HOME back as it was when a connect fails, so a refused connect writes nothing:
-    folders and files it created are removed, files it replaced (a reconnect of a known company) get
-    their old content back. Made before the company's token lock is taken (which folders existed),
-    then ``remember`` under the lock (what the files held), so a concurrent connect's work is never
-    undone. The caller skips the rollback once QBO has rotated the refresh token, because then the
-    stored new token is the only one that still works."""
-
-    def __init__(self, home: Home, realm_id: str) -> None:
-        store = CompanyStore(home)
-        self.home = home
-        self.folders = [home.companies_dir, home.snapshots_dir, home.archive_dir]
-        self.files = [home.key_path, home.root / VERIFIER_FILE]
-        with contextlib.suppress(QBOError):  # an invalid realm id: nothing will be written for it
-            tokens = store.tokens(realm_id)
-            self.files += [store.connection_path(realm_id), tokens.path, tokens.refresh_path]
-        self.home_was_new = not home.root.exists()
-        self.new_folders: list[Path] = []
-        self.old_bytes: dict[Path, bytes] = {}
-
-    def remember(self) -> None:
-        """What is there now (call while holding the company's token lock)."""
-        self.new_folders = [d for d in self.folders if not d.exists()]
-        self.old_bytes = {f: f.read_bytes() for f in self.files if f.exists()}
-
-    def undo(self) -> None:
-        for path in self.files:
-            if path in self.old_bytes:
-                write_atomically(path, self.old_bytes[path])
-            else:
-                path.unlink(missing_ok=True)
-        for folder in self.new_folders:
-            with contextlib.suppress(OSError):  # not empty: another company's connect wrote there meanwhile
-                folder.rmdir()
-        if self.home_was_new and self._only_locks_left():
-            # We made the home for the token lock; waiters notice the lock file went and take a new one.
-            shutil.rmtree(self.home.root, ignore_errors=True)
-
-    def _only_locks_left(self) -> bool:
-        root, locks = self.home.root, self.home.locks_dir
-        others = [p for p in root.iterdir() if p != locks] if root.is_dir() else []
-        return not others and all(p.suffix == ".lock" for p in (locks.iterdir() if locks.is_dir() else []))
-
-
 def connect_company(
     home: Home,
     *,
@@ -98,80 +48,36 @@ def connect_company(
     webhook_verifier: str | None = None,
     verify: bool = True,
 ) -> dict[str, Any]:
-    """Store the connection, optionally prove it works (one token refresh + one COUNT query), and add
+    """Store the connection, optionally prove it works (one token exchange + one COUNT query), and add
     the realm as a Dagster partition. Returns a summary without secrets.
 
-    Connects of one company are serialized by its token lock (with its refreshes), and the user's
-    refresh token is exchanged before anything is stored: the token file goes from the old tokens
-    straight to the new ones, never through the given token, which QBO may have rotated by then. A
-    second connect with a refresh token this home already exchanged keeps the stored tokens.
-
-    A connect that fails leaves SMARTSYNC_HOME as it was, with one exception: when QBO already rotated
-    the refresh token and only the API call failed, the connection is kept (the old refresh token is
-    dead now) and the error says so."""
+    The credentials go through ``qbo.connect.connect_credentials`` (the same path as the Runway
+    Service's onboarding): connects of one company are serialized by its token lock, the refresh
+    token is exchanged before anything is stored, and a connect that fails leaves SMARTSYNC_HOME as it
+    was, unless QBO already rotated the refresh token (then the connection is kept and the error says
+    so)."""
     for label, value in (("--api-base", api_base), ("--token-url", token_url)):
         if not value.startswith(("http://", "https://")):
             raise click.BadParameter(f"{label} must be an http(s) URL, got {value!r}")
-    store = CompanyStore(home)
-    tokens = store.tokens(realm_id)  # checks the realm id before anything is written
     conn = CompanyConnection(realm_id, api_base.rstrip("/"), token_url, client_id, client_secret, name)
-    rollback = ConnectRollback(home, realm_id)
-    exchanged = False
-    with tokens.lock():
-        rollback.remember()
-        try:
-            summary: dict[str, Any] = {"realm_id": realm_id, "api_base": conn.api_base, "verified": False}
-            summary["kept_tokens"] = _already_exchanged(store, tokens, conn, refresh_token)
-            if verify:
-                from smartsync_pipeline.qbo.client import QBOClient
-                from smartsync_pipeline.qbo.query import Query
-
-                client = QBOClient(conn, tokens, home=home)
-                if not summary["kept_tokens"]:
-                    client.oauth.exchange(refresh_token, connected_with=token_digest(refresh_token))
-                    exchanged = True
-                store.save(conn)
-                _save_verifier(home, webhook_verifier)
-                summary["accounts"] = client.query(Query.count("Account").include_inactive()).total_count
-                summary["verified"] = True
-            else:
-                store.save(conn)
-                if not summary["kept_tokens"]:
-                    tokens.save(TokenSet(None, refresh_token), connected_with=token_digest(refresh_token))
-                _save_verifier(home, webhook_verifier)
-        except Exception as exc:
-            if not exchanged:
-                rollback.undo()
-                raise
-            raise QBOError(
-                f"company {realm_id} is connected but could not be verified: {' '.join(str(exc).split())}. "
-                "QBO already rotated its refresh token, so the connection was kept; run `smartsync sync` once "
-                "QBO answers"
-            ) from exc
+    connected = connect_credentials(
+        home, conn, refresh_token=refresh_token, webhook_verifier=webhook_verifier, verify=verify
+    )
+    summary: dict[str, Any] = {
+        "realm_id": connected.realm_id,
+        "api_base": connected.api_base,
+        "verified": connected.verified,
+        "kept_tokens": connected.kept_tokens,
+    }
+    if connected.accounts is not None:
+        summary["accounts"] = connected.accounts
+    mark_connected(home, realm_id)  # due for a first sync in the fleet index; back in analyst.sql
     summary["dagster_partition"] = _add_partition(home, realm_id)
     if summary["dagster_partition"]:
         from smartsync_pipeline.defs.company_status import record_freshness_checks
 
         summary["checks_recorded"] = record_freshness_checks(home)  # the UI shows its status at once
     return summary
-
-
-def _already_exchanged(store: CompanyStore, tokens: TokenStore, conn: CompanyConnection, refresh_token: str) -> bool:
-    """True when this home already connected the company with ``refresh_token`` for the same app (an
-    earlier or concurrent connect exchanged it): its stored tokens are the live ones, the given token
-    may be dead, so the stored ones are kept."""
-    if not tokens.connected_with(refresh_token):
-        return False
-    try:
-        stored = store.load(conn.realm_id)
-    except QBOError:
-        return False
-    return (stored.client_id, stored.token_url) == (conn.client_id, conn.token_url)
-
-
-def _save_verifier(home: Home, webhook_verifier: str | None) -> None:
-    if webhook_verifier:
-        write_atomically(home.root / VERIFIER_FILE, encrypt(webhook_verifier, home=home).encode("ascii"))
 
 
 def _add_partition(home: Home, realm_id: str) -> bool:

@@ -182,7 +182,7 @@ def demo(scale: str, seed: int, port: int, operations: int) -> None:
     from smartsync_pipeline.mirror import change_log
     from smartsync_pipeline.mirror.database import MirrorDatabase
 
-    with MirrorDatabase(home).inspect() as con:
+    with MirrorDatabase(home, realm).inspect() as con:
         check = change_log.verify(con)
     console.print(f"   hash chain: {'intact' if check.ok else 'BROKEN'} over {check.rows_checked} changes")
 
@@ -207,7 +207,7 @@ def _show_changes(console: Console, home: Home, realm: str, sync_id: str | None)
         return
     from smartsync_pipeline.mirror.snapshots import SnapshotReader
 
-    with SnapshotReader(home).cursor() as (cur, _):
+    with SnapshotReader(home).cursor(realm_id=realm) as (cur, _):
         rows = cur.execute(
             "SELECT change_id, recorded_at, entity, entity_id, op, sync_token_before, sync_token_after, "
             "changed_fields, trigger FROM change_log WHERE sync_id = ? ORDER BY change_id LIMIT 8",

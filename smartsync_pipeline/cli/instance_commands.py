@@ -18,6 +18,7 @@ import yaml
 
 import smartsync_pipeline
 from smartsync_pipeline.cli.error_reporting import friendly_errors
+from smartsync_pipeline.durable_files import write_atomically
 
 PG_URL_ENV = "SMARTSYNC_PG_URL"
 
@@ -99,9 +100,7 @@ def write_instance_config(
             return InstanceInit(target, storage, changed=False)
         if not force:
             raise InstanceConfigError(f"{target} exists and differs; use --force to replace it")
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, target)
+    write_atomically(target, text, mode=0o644)
     return InstanceInit(target, storage, changed=True)
 
 

@@ -12,6 +12,7 @@ from smartsync_pipeline.cli.error_reporting import configure_logging
 COMMANDS: dict[str, str] = {
     "connect": "smartsync_pipeline.cli.company_commands:connect",
     "companies": "smartsync_pipeline.cli.company_commands:companies",
+    "disconnect": "smartsync_pipeline.cli.disconnect_command:disconnect",
     "sync": "smartsync_pipeline.cli.sync_commands:sync",
     "log": "smartsync_pipeline.cli.sync_commands:log_command",
     "audit": "smartsync_pipeline.cli.sync_commands:audit",

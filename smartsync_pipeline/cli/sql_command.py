@@ -1,4 +1,4 @@
-"""``smartsync sql``: query the analyst database (the newest published snapshot) from a shell."""
+"""``smartsync sql``: query the analyst entry point (every company's newest snapshot) from a shell."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import click
 
 from smartsync_pipeline.cli.error_reporting import friendly_errors
 from smartsync_pipeline.home import Home
-from smartsync_pipeline.mirror.sql_door import explain_refusal, open_sealed
+from smartsync_pipeline.mirror.sql_door import explain_refusal
 
 
 @click.command()
@@ -16,17 +16,21 @@ from smartsync_pipeline.mirror.sql_door import explain_refusal, open_sealed
 @click.option("--csv", "as_csv", is_flag=True, help="print CSV instead of a table")
 @friendly_errors
 def sql(query: str | None, as_csv: bool) -> None:
-    """Run QUERY (or one query per line from stdin) read-only on the analyst database.
+    """Run QUERY (or one query per line from stdin) read-only across every connected company.
 
-    Views: bills_due, ap_aging, ar_aging, cash_position; tables: one per entity, change_log, sync_state.
-    Holding this (or any) read-only session open never blocks a sync. The session is sealed: no
-    files, extensions, ATTACH or SET (see ARCHITECTURE.md, "The SQL door")."""
+    Views: bills_due, ap_aging, ar_aging, cash_position and the report views (report_runs,
+    profit_and_loss, …); tables: one per entity, change_log, sync_state, report_run, report_cell (each
+    with realm_id). Holding this (or any) read-only session open never blocks a sync. The session is
+    sealed: no files, extensions, ATTACH or SET (see ARCHITECTURE.md, "The SQL door")."""
     import duckdb
 
-    path = Home.from_env().analyst_path
-    if not path.exists():
-        raise click.ClickException(f"no analyst database at {path} yet; run `smartsync sync` first")
-    con = open_sealed(path)
+    from smartsync_pipeline.mirror import analyst
+
+    home = Home.from_env()
+    con = analyst.connect(home)  # every company's newest snapshot, read-only, then sealed
+    if not analyst.attached_realms(con):
+        con.close()
+        raise click.ClickException(f"no company has a published snapshot under {home.root} yet; run `smartsync sync`")
     try:
         queries = [query] if query else [line for line in sys.stdin if line.strip()]
         for q in queries:

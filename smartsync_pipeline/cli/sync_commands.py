@@ -142,7 +142,7 @@ def log_command(
         where.append("entity_id = ?")
         params.append(entity_id)
     reader = SnapshotReader(home)
-    with reader.cursor() as (cur, _):
+    with reader.cursor(realm_id=realm) as (cur, _):
         rows = cur.execute(
             f"SELECT * FROM (SELECT {', '.join(LOG_FIELDS)} FROM change_log "
             f"WHERE {' AND '.join(where)} ORDER BY change_id DESC LIMIT ?) ORDER BY change_id",
@@ -209,64 +209,118 @@ def audit() -> None:
 
 
 @audit.command()
-@click.option("--snapshot", is_flag=True, help="verify the newest published snapshot instead of the mirror file")
+@click.option("--realm", "realm_id", help="one company (default: every company with a mirror)")
+@click.option(
+    "--snapshot",
+    is_flag=True,
+    help="verify the published snapshots instead: untouched since published, chain intact, equal to the mirror",
+)
 @friendly_errors
-def verify(snapshot: bool) -> None:
-    """Recompute the change log's hash chain and compare its head with what was recorded outside it
-    (the anchor files, the Parquet archive, Dagster's event log when DAGSTER_HOME is set); exit 1 and
-    name every disagreement (a broken link, a cut or rewritten tail)."""
+def verify(realm_id: str | None, snapshot: bool) -> None:
+    """Recompute each company's hash chain and compare its head with what was recorded outside it (the
+    company's anchor file and Parquet archive, Dagster's event log when DAGSTER_HOME is set); with
+    --snapshot, check the published snapshots instead. Exit 1 and name every disagreement (a broken
+    link, a cut or rewritten tail, a modified snapshot)."""
+    from smartsync_pipeline.mirror.upgrade import ensure_upgraded
+
     home = Home.from_env()
-    anchors = AnchorStore(home)
-    notes: list[str] = []
-    if snapshot:
-        with SnapshotReader(home).cursor() as (cur, _):
-            result = change_log.verify(cur)
-            head = change_log.head(cur)
-            problems = anchors.check_published(head)
-    else:
-        with MirrorDatabase(home).inspect() as con:
-            result = change_log.verify(con)
-            head = change_log.head(con)
-            row_hash_at = change_log.row_hash_reader(con)
-            anchor = anchors.check(head, row_hash_at)
-            problems = [] if anchor.ok else [anchor.reason]
-            notes.append(f"anchor: {anchor.reason}")
-            archived, archive_problems = verify_archive(con, home.archive_dir)
-            problems += archive_problems
-            notes.append(f"archive: {archived} archived changes checked")
-            recorded, dagster_note = _dagster_heads()
-            problems += check_points(head, row_hash_at, recorded)
-            notes.append(dagster_note)
-    if not result.ok:
-        problems.insert(0, f"change {result.first_broken}: {result.reason}")
-    if not problems:
-        click.echo(
-            f"change log intact: {result.rows_checked} changes, head {result.head.change_id} {result.head.row_hash}"
-        )
-        for note in notes:
-            click.echo(f"  {note}")
-        return
-    first = f" at change {result.first_broken}" if not result.ok else ""
-    click.echo(f"change log BROKEN{first}: {problems[0]}", err=True)
-    for problem in problems[1:]:
-        click.echo(f"  also: {problem}", err=True)
-    raise SystemExit(1)
-
-
-def _dagster_heads() -> tuple[list[tuple[str, change_log.ChainHead]], str]:
-    """The chain heads in Dagster's event log, when an instance is configured."""
-    if not os.environ.get("DAGSTER_HOME"):
-        return [], "Dagster: no instance configured (DAGSTER_HOME unset), not compared"
-    import dagster as dg
-
-    from smartsync_pipeline.defs.assets.change_log import recorded_heads
-
+    ensure_upgraded(home)  # a single-file mirror of an older release becomes per-company shards first
+    realms = [home.realm(realm_id).realm_id] if realm_id else home.realm_ids()
+    if not realms:
+        raise click.ClickException(f"no company has a mirror under {home.realms_dir} yet; run `smartsync sync` first")
+    dagster = _DagsterHeads()
+    broken = False
     try:
-        with dg.DagsterInstance.get() as instance:
-            heads = recorded_heads(instance)
-    except Exception as exc:  # an unreachable instance is reported, not fatal: the other checks stand
-        return [], f"Dagster: could not read the instance ({type(exc).__name__}), not compared"
-    return heads, f"Dagster: {len(heads)} recorded head(s) compared"
+        for realm in realms:
+            prefix = f"company {realm}: " if len(realms) > 1 or realm_id else ""
+            checked = _verify_snapshots(home, realm) if snapshot else _verify_mirror(home, realm, dagster)
+            result, problems, notes = checked
+            if result is not None and not result.ok:
+                problems.insert(0, f"change {result.first_broken}: {result.reason}")
+            if result is not None and not problems:
+                click.echo(
+                    f"{prefix}change log intact: {result.rows_checked} changes, head {result.head.change_id} "
+                    f"{result.head.row_hash}" + (" (snapshots as published, equal to the mirror)" if snapshot else "")
+                )
+                for note in notes:
+                    click.echo(f"  {note}")
+                continue
+            broken = True
+            first = f" at change {result.first_broken}" if result is not None and not result.ok else ""
+            click.echo(f"{prefix}change log BROKEN{first}: {problems[0]}", err=True)
+            for problem in problems[1:]:
+                click.echo(f"  also: {problem}", err=True)
+    finally:
+        dagster.close()
+    if broken:
+        raise SystemExit(1)
+
+
+def _verify_snapshots(home: Home, realm: str) -> tuple[change_log.ChainVerification | None, list[str], list[str]]:
+    """The company's published snapshots: as sealed, chain intact, equal to the mirror, and a head
+    some sync anchored."""
+    from smartsync_pipeline.mirror.snapshot_audit import audit_snapshots
+
+    audit = audit_snapshots(home, realm)
+    problems = list(audit.problems)
+    if audit.chain is not None:
+        problems += AnchorStore(home, realm).check_published(audit.chain.head)
+    return audit.chain, problems, []
+
+
+def _verify_mirror(
+    home: Home, realm: str, dagster: _DagsterHeads
+) -> tuple[change_log.ChainVerification, list[str], list[str]]:
+    """The company's mirror file: its chain, then its head against the anchor file, the archive and
+    Dagster's recorded heads."""
+    notes: list[str] = []
+    with MirrorDatabase(home, realm).inspect() as con:
+        result = change_log.verify(con)
+        head = change_log.head(con)
+        row_hash_at = change_log.row_hash_reader(con)
+        anchor = AnchorStore(home, realm).check(head, row_hash_at)
+        problems = [] if anchor.ok else [anchor.reason]
+        notes.append(f"anchor: {anchor.reason}")
+        archived, archive_problems = verify_archive(con, home.realm(realm).archive_dir)
+        problems += archive_problems
+        notes.append(f"archive: {archived} archived changes checked")
+        started = con.execute("SELECT min(recorded_at) FROM change_log WHERE change_id = 1").fetchone()
+        recorded, dagster_note = dagster.heads(realm, since=started[0] if started else None)
+        problems += check_points(head, row_hash_at, recorded)
+        notes.append(dagster_note)
+    return result, problems, notes
+
+
+class _DagsterHeads:
+    """The chain heads in Dagster's event log, when an instance is configured (opened once)."""
+
+    def __init__(self) -> None:
+        self.instance: Any = None
+        self.unavailable = ""
+        if not os.environ.get("DAGSTER_HOME"):
+            self.unavailable = "Dagster: no instance configured (DAGSTER_HOME unset), not compared"
+            return
+        import dagster as dg
+
+        try:
+            self.instance = dg.DagsterInstance.get()
+        except Exception as exc:  # an unreachable instance is reported, not fatal: the other checks stand
+            self.unavailable = f"Dagster: could not read the instance ({type(exc).__name__}), not compared"
+
+    def heads(self, realm: str, since: datetime | None) -> tuple[list[tuple[str, change_log.ChainHead]], str]:
+        if self.instance is None:
+            return [], self.unavailable
+        from smartsync_pipeline.defs.assets.change_log import recorded_heads
+
+        try:
+            heads = recorded_heads(self.instance, realm, since=since)
+        except Exception as exc:
+            return [], f"Dagster: could not read the instance ({type(exc).__name__}), not compared"
+        return heads, f"Dagster: {len(heads)} recorded head(s) compared"
+
+    def close(self) -> None:
+        if self.instance is not None:
+            self.instance.dispose()
 
 
 @click.command()
@@ -296,7 +350,7 @@ def reconcile(realm_id: str | None, entities: tuple[str, ...], counts_only: bool
     if deep:
         deep_sync = engine.sync(realm, names, mode="full", verify_content=True, trigger="reconcile")
         if deep_sync.total("repaired"):
-            repairs = _repairs(home, deep_sync.sync_id)
+            repairs = _repairs(home, realm, deep_sync.sync_id)
     report = run_reconcile(engine.client(realm), SnapshotReader(home), realm, names, compare_ids=not counts_only)
     repaired = {name: sum(1 for e, _, _ in repairs if e == name) for name in report.entities}
     table = Table("entity", "QBO", "mirror", "status")
@@ -312,9 +366,9 @@ def reconcile(realm_id: str | None, entities: tuple[str, ...], counts_only: bool
         raise SystemExit(1)
 
 
-def _repairs(home: Home, sync_id: str) -> list[tuple[str, str, list[str]]]:
-    """(entity, id, fields) of the repair rows one sync logged."""
-    with SnapshotReader(home).cursor() as (cur, _):
+def _repairs(home: Home, realm: str, sync_id: str) -> list[tuple[str, str, list[str]]]:
+    """(entity, id, fields) of the repair rows one sync of ``realm`` logged."""
+    with SnapshotReader(home).cursor(realm_id=realm) as (cur, _):
         rows = cur.execute(
             "SELECT entity, entity_id, changed_fields FROM change_log WHERE sync_id = ? AND op = 'repair' "
             "ORDER BY change_id",

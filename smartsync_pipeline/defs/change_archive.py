@@ -16,8 +16,8 @@ from pathlib import Path
 
 import duckdb
 
+from smartsync_pipeline.durable_files import fsync_file
 from smartsync_pipeline.mirror.anchors import spans
-from smartsync_pipeline.mirror.files import fsync_file
 from smartsync_pipeline.mirror.sql import sql_literal
 
 _DAY = "CAST(timezone('UTC', recorded_at) AS DATE)"

@@ -57,3 +57,19 @@ def register_realm(realm_id: str, attempts: int = 5) -> bool:
             time.sleep(0.05 * 2**attempt)
     reason = " ".join(str(last).split())[:300]
     raise PartitionRegistrationError(f"{type(last).__name__}: {reason}")
+
+
+def unregister_realm(realm_id: str) -> bool:
+    """Remove ``realm_id`` from the ``realms`` partitions (``smartsync disconnect``); True when it is
+    not a partition afterwards on a configured instance. Never raises: the company's data is already
+    gone or parked, and a partition left behind only shows an idle company in the UI."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return False
+    try:
+        with dg.DagsterInstance.get() as instance:
+            if instance.has_dynamic_partition(REALMS_PARTITIONS_NAME, realm_id):
+                instance.delete_dynamic_partition(REALMS_PARTITIONS_NAME, realm_id)
+            return True
+    except Exception as exc:
+        log.warning("could not remove company %s from the Dagster partitions: %s", realm_id, exc)
+        return False

@@ -3,15 +3,16 @@
 The hash chain proves that no row was edited in place, but not that the newest rows are all still
 there: delete the last N rows (or rewrite them and recompute their hashes) and what is left is a
 perfectly valid, shorter chain. So every commit that appends changes also appends its new head to an
-anchor file that is not in DuckDB (the SQL door cannot reach it): ``anchors/<realm>.jsonl``, 0600,
-append-only, fsynced. Two lines per commit: ``intent`` (from head → to head) before the transaction
-commits (or the full sync's shadow copy replaces the mirror), ``done`` after. The chain head must then
-be the latest ``done`` head, or the head of an ``intent`` written after it (a crash between commit and
-``done``, or a rolled-back attempt). Anything else is a truncated, rewritten or forged tail, and the
-sync engine refuses to extend it. See ARCHITECTURE.md ("The trail").
+anchor file that is not in DuckDB (the SQL door cannot reach it): ``realms/<realm>/anchors.jsonl``,
+in the company's own shard, 0600, append-only, fsynced. Two lines per commit: ``intent`` (from head
+→ to head) before the transaction commits (or the full sync's shadow copy replaces the mirror),
+``done`` after. The chain head must then be the latest ``done`` head, or the head of an ``intent``
+written after it (a crash between commit and ``done``, or a rolled-back attempt). Anything else is a
+truncated, rewritten or forged tail, and the sync engine refuses to extend it. See ARCHITECTURE.md
+("The trail").
 
-Today all companies share one chain, so a sync appends to the file of the company it synced and the
-check reads them all; with one chain per company each file anchors its own chain.
+Every company has its own chain (its own mirror file), so each company's anchor file anchors that
+chain alone: a check reads one file, whatever the size of the fleet.
 """
 
 from __future__ import annotations
@@ -88,18 +89,19 @@ class AnchorCheck:
 
 
 class AnchorStore:
-    """The anchor files of one SMARTSYNC_HOME."""
+    """The anchor file of one company's change log (``realms/<realm>/anchors.jsonl``)."""
 
-    def __init__(self, home: Home) -> None:
-        self.dir = home.root / "anchors"
-
-    def path(self, realm_id: str) -> Path:
-        return self.dir / f"{realm_id}.jsonl"
+    def __init__(self, home: Home, realm_id: str) -> None:
+        self.realm_id = realm_id
+        self.path = home.realm(realm_id).anchors_path
+        self.dir = self.path.parent
 
     def append(self, line: AnchorLine) -> None:
         """One line, appended and fsynced (the folder too when the file is new)."""
+        if line.realm_id != self.realm_id:
+            raise ValueError(f"an anchor line of company {line.realm_id} does not belong to company {self.realm_id}")
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = self.path(line.realm_id)
+        path = self.path
         new = not path.exists()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
@@ -115,12 +117,11 @@ class AnchorStore:
                 os.close(dir_fd)
 
     def lines(self, *, whole: bool = False) -> list[AnchorLine]:
-        """Every company's lines (the tails only, unless ``whole``), oldest first. A torn last line (a
+        """The company's lines (the tail only, unless ``whole``), oldest first. A torn last line (a
         crash mid-append) is skipped."""
-        found: list[AnchorLine] = []
-        for path in sorted(self.dir.glob("*.jsonl")) if self.dir.is_dir() else []:
-            found.extend(_parse_lines(path, whole))
-        return sorted(found, key=lambda line: line.at)
+        if not self.path.is_file():
+            return []
+        return sorted(_parse_lines(self.path, whole), key=lambda line: line.at)
 
     def check(self, head: ChainHead, row_hash_at: Callable[[int], str | None]) -> AnchorCheck:
         """Is ``head`` the head the anchor expects? ``row_hash_at(change_id)`` reads the chain."""
@@ -142,18 +143,18 @@ class AnchorStore:
             "is not a head any sync anchored"
         ]
 
-    def begin(self, realm_id: str, head: ChainHead, row_hash_at: Callable[[int], str | None]) -> AnchoredCommit:
+    def begin(self, head: ChainHead, row_hash_at: Callable[[int], str | None]) -> AnchoredCommit:
         """Check the head a sync is about to extend; raises ``AnchorMismatch`` naming the company and
         what to do when it is not the anchored one."""
         result = self.check(head, row_hash_at)
         if not result.ok:
             raise AnchorMismatch(
-                f"company {realm_id}: refusing to extend the change log: {result.reason}. Nothing was written. "
+                f"company {self.realm_id}: refusing to extend the change log: {result.reason}. Nothing was written. "
                 "The mirror was changed outside smartsync: run `smartsync audit verify` to see what differs, then "
-                f"restore mirror.duckdb from a backup; to start a new trail instead, move mirror.duckdb and "
-                f"{self.dir} aside and run `smartsync sync --full`"
+                f"restore {self.dir / 'mirror.duckdb'} from a backup; to start a new trail instead, move it and "
+                f"{self.path} aside and run `smartsync sync --full`"
             )
-        return AnchoredCommit(self, realm_id, head)
+        return AnchoredCommit(self, self.realm_id, head)
 
 
 @dataclass

@@ -153,7 +153,7 @@ WITH s AS (
         ORDER BY TRY_CAST(last_updated AS TIMESTAMPTZ) DESC NULLS LAST, is_deleted DESC,
                  TRY_CAST(sync_token AS BIGINT) DESC NULLS LAST, seq DESC) = 1
 ), m AS (
-    SELECT id, id_key, sync_token, is_deleted{m_extra} FROM {table}
+    SELECT id, id_key, sync_token, is_deleted, deleted_at{m_extra} FROM {table}
     WHERE realm_id = ? AND id_key IN (SELECT id_key FROM s)
 )
 SELECT s.seq, s.id, s.id_key, s.sync_token, s.last_updated, m.sync_token AS cur_token,
@@ -162,6 +162,9 @@ SELECT s.seq, s.id, s.id_key, s.sync_token, s.last_updated, m.sync_token AS cur_
         WHEN s.is_deleted AND m.id IS NULL THEN 'orphan_delete'
         WHEN s.is_deleted AND m.is_deleted THEN 'unchanged'
         WHEN s.is_deleted THEN 'delete'
+        -- A listing read before the object was deleted (a full sync racing an incremental one) never
+        -- brings it back; QBO does not reuse Ids, so only a newer version could.
+        WHEN m.is_deleted AND TRY_CAST(s.last_updated AS TIMESTAMPTZ) <= m.deleted_at THEN 'unchanged'
         WHEN m.id IS NULL OR m.is_deleted THEN 'create'
         WHEN s.sync_token IS NOT DISTINCT FROM m.sync_token
             THEN CASE WHEN len({repair_fields}) > 0 THEN 'repair' ELSE 'unchanged' END

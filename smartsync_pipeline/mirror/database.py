@@ -1,46 +1,71 @@
-"""The write side of the mirror: one DuckDB file, opened read-write only by the sync engine.
+"""The write side of one company's mirror: one DuckDB file, opened read-write only by the sync engine.
 
 DuckDB locks a database file for the whole process that opens it read-write, so nobody reads this
 file directly: readers (the smart reader, analysts, Dagster checks) read published snapshots
-(``snapshots.py``). Writers take ``mirror.write.lock`` first, so two syncs never collide on the file;
-the second one waits (bounded) instead of failing on DuckDB's own lock.
+(``snapshots.py``). Writers of a company take its ``write.lock`` first, so two syncs of that company
+never collide on the file; the second one waits (bounded) instead of failing on DuckDB's own lock.
+Companies never share a file or a lock (ARCHITECTURE.md, "Storage layout: one shard per company").
+
+When something else holds the file anyway (an analyst who opened ``mirror.duckdb`` instead of a
+snapshot), opening it waits a bounded time and then raises ``MirrorBusy`` naming the holder's pid;
+readers answer stale-if-error meanwhile. The file is 0600 and lives in a 0700 folder, so only the
+account that runs smartsync can make that mistake.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from smartsync_pipeline.home import Home
-from smartsync_pipeline.locking import FileLock
-from smartsync_pipeline.mirror.files import fsync_file
+from smartsync_pipeline.durable_files import install
+from smartsync_pipeline.home import Home, RealmHome
+from smartsync_pipeline.locking import FileLock, LockTimeout, describe_holders, lock_holders
 from smartsync_pipeline.mirror.schema import migrate
+
+_HOLDER_PID = re.compile(r"\(PID (\d+)\)")
+
+
+class MirrorBusy(LockTimeout):
+    """Another process (not a smartsync writer) holds the company's mirror file open."""
 
 
 @dataclass
 class MirrorDatabase:
-    """Opens the mirror for writing, under the writer lock, with bounded memory."""
+    """Opens one company's mirror for writing, under its writer lock, with bounded memory.
+
+    ``realm_id`` may be left out when the home has exactly one company (the CLI's convenience)."""
 
     home: Home
+    realm_id: str | None = None
     # A large backfill commits hundreds of MB in one transaction; one thread and a firm limit keep the
     # syncing process well under 500 MB (DuckDB spills what it can to temp_directory).
     memory_limit: str = "192MB"
     threads: int = 1
     lock_timeout: float = 600.0
+    busy_timeout: float = 60.0  # how long to wait for a foreign process holding the file
+    shard: RealmHome = field(init=False)
 
     def __post_init__(self) -> None:
-        self.home.ensure()
-        self.lock = FileLock(self.home.locks_dir / "mirror.write.lock", what="the mirror writer lock")
+        from smartsync_pipeline.mirror.upgrade import ensure_upgraded
+
+        ensure_upgraded(self.home)
+        self.shard = self.home.only_realm(self.realm_id)
+        self.realm_id = self.shard.realm_id
+        self.lock = FileLock(
+            self.shard.locks_dir / "write.lock", what=f"the mirror writer lock of company {self.realm_id}"
+        )
 
     @property
     def path(self) -> Path:
-        return self.home.mirror_path
+        return self.shard.mirror_path
 
     @contextmanager
     def locked(self, timeout: float | None = None) -> Iterator[float]:
@@ -68,8 +93,7 @@ class MirrorDatabase:
             shutil.copyfile(self.path, shadow)
         try:
             yield shadow
-            fsync_file(shadow)
-            os.replace(shadow, self.path)
+            install(shadow, self.path, mode=0o600)
             self._wal(self.path).unlink(missing_ok=True)
         except BaseException:
             self.discard_shadow()
@@ -85,15 +109,20 @@ class MirrorDatabase:
         return path.with_name(path.name + ".wal")
 
     @contextmanager
-    def connect(self, path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(
+        self, path: Path | None = None, *, busy_timeout: float | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection (to the mirror, or to ``path``, its shadow); call only while
         holding ``locked()``.
 
         The connection is checkpointed and closed on the way out (even on error), so the file on disk
         is complete and can be copied into a snapshot, and DuckDB's own file lock is released.
         """
-        con = duckdb.connect(str(path or self.path), config=self._config())
+        self.shard.ensure()
+        target = path or self.path
+        con = self._open(target, read_only=False, busy_timeout=busy_timeout)
         try:
+            os.chmod(target, 0o600)
             migrate(con)
             yield con
             con.execute("CHECKPOINT")
@@ -105,18 +134,49 @@ class MirrorDatabase:
         """A read-only look at the authoritative file (audit, reconciliation of the write side).
 
         Holds the writer lock meanwhile, so keep it short; ordinary reads use snapshots instead."""
+        if not self.path.exists():
+            raise FileNotFoundError(
+                f"no mirror for company {self.realm_id} at {self.path} yet; run `smartsync sync` first"
+            )
         with self.locked(timeout):
-            if not self.path.exists():
-                raise FileNotFoundError(f"no mirror at {self.path} yet; run `smartsync sync` first")
-            con = duckdb.connect(str(self.path), read_only=True)
+            con = self._open(self.path, read_only=True)
             try:
                 yield con
             finally:
                 con.close()
 
+    def _open(self, path: Path, *, read_only: bool, busy_timeout: float | None = None) -> duckdb.DuckDBPyConnection:
+        """Open ``path``, waiting out (bounded) a foreign process that holds it; our own writers are
+        already excluded by the writer lock, so whoever holds it now is not one of them."""
+        bound = self.busy_timeout if busy_timeout is None else busy_timeout
+        start = time.monotonic()
+        delay = 0.01
+        while True:
+            try:
+                if read_only:
+                    return duckdb.connect(str(path), read_only=True)
+                return duckdb.connect(str(path), config=self._config())
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise
+                waited = time.monotonic() - start
+                if waited >= bound:
+                    raise MirrorBusy(self._busy_message(path, str(exc), waited)) from None
+                time.sleep(min(delay, max(0.0, bound - waited)))
+                delay = min(delay * 2, 0.25)
+
+    def _busy_message(self, path: Path, error: str, waited: float) -> str:
+        found = _HOLDER_PID.search(error)
+        pids = [int(found.group(1))] if found else lock_holders(path)
+        return (
+            f"the mirror of company {self.realm_id} is held open by another process{describe_holders(pids)} "
+            f"after {waited:.1f} s: only smartsync may open {path}. Point analysts at "
+            f"{self.home.analyst_script_path.name} (`smartsync sql`, `duckdb -init`) or a snapshot instead"
+        )
+
     def _config(self) -> dict[str, str]:
-        tmp = self.home.root / "duckdb_tmp"
-        tmp.mkdir(exist_ok=True)
+        tmp = self.shard.root / "duckdb_tmp"
+        tmp.mkdir(exist_ok=True, mode=0o700)
         return {
             "memory_limit": self.memory_limit,
             "threads": str(self.threads),

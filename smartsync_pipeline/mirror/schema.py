@@ -1,22 +1,23 @@
-"""The mirror's DuckDB schema, generated from the entity registry, and its versioned migrations.
+"""The mirror's DuckDB schema, generated from the entity registry, and how a mirror is migrated.
 
-Opening a mirror always runs ``migrate``: it creates what is missing, applies numbered migrations in
-order and adds any typed column the registry gained since (filled from the stored raw JSON). Nothing
-is ever dropped.
+Opening a mirror always runs ``migrate``: it creates what is missing, applies the numbered migrations
+(``migrations.py``) in order and adds any typed column the registry gained since (filled from the
+stored raw JSON). Nothing is ever dropped. Whatever a migration wrote bumps the data version, so the
+change reaches readers at the next publication even though the change log did not move.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import duckdb
 
 from smartsync_pipeline.entities import ENTITIES, Column, EntitySpec
 from smartsync_pipeline.entities.registry import BOOL, DATE, INT, MONEY
+from smartsync_pipeline.mirror import views
+from smartsync_pipeline.mirror.migrations import CHANGE_LOG_DDL, MIGRATIONS, SYNC_STATE_DDL
 from smartsync_pipeline.mirror.sql import fetch_one
-from smartsync_pipeline.mirror.views import ANALYST_VIEWS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+__all__ = ["CHANGE_LOG_DDL", "MIGRATIONS", "SCHEMA_VERSION", "SYNC_STATE_DDL", "migrate"]
 
 # Columns every entity table has, before and after the registry's typed columns.
 KEY_COLUMNS = (
@@ -35,49 +36,6 @@ TRAILING_COLUMNS = (
     ("deleted_at", "TIMESTAMPTZ"),
     ("synced_at", "TIMESTAMPTZ NOT NULL"),
 )
-
-CHANGE_LOG_DDL = """
-CREATE TABLE IF NOT EXISTS change_log (
-    change_id BIGINT NOT NULL,
-    realm_id VARCHAR NOT NULL,
-    entity VARCHAR NOT NULL,
-    entity_id VARCHAR NOT NULL,
-    op VARCHAR NOT NULL,                 -- create | update | delete
-    sync_token_before VARCHAR,
-    sync_token_after VARCHAR,
-    changed_fields VARCHAR[],            -- top-level QBO fields that differ (updates)
-    before_json JSON,
-    after_json JSON,
-    qbo_last_updated TIMESTAMPTZ,
-    recorded_at TIMESTAMPTZ NOT NULL,
-    trigger VARCHAR NOT NULL,            -- schedule | sensor | on_demand | backfill | webhook | manual
-    run_id VARCHAR,                      -- Dagster run id when a run did the sync
-    sync_id VARCHAR NOT NULL,            -- one id per sync call
-    prev_hash VARCHAR NOT NULL,
-    row_hash VARCHAR NOT NULL            -- sha256(prev_hash, canonical row): rewriting history breaks the chain
-)
-"""
-
-SYNC_STATE_DDL = """
-CREATE TABLE IF NOT EXISTS sync_state (
-    realm_id VARCHAR NOT NULL,
-    entity VARCHAR NOT NULL,
-    last_sync_at TIMESTAMPTZ,            -- wall-clock time of the last successful sync (freshness)
-    last_full_sync_at TIMESTAMPTZ,
-    watermark TIMESTAMPTZ,               -- QBO server time: the next CDC asks for changes since this
-    last_mode VARCHAR,
-    last_trigger VARCHAR,
-    last_run_id VARCHAR,
-    last_sync_id VARCHAR,
-    last_created BIGINT,
-    last_updated BIGINT,
-    last_deleted BIGINT,
-    last_unchanged BIGINT,
-    rows_active BIGINT,
-    rows_deleted BIGINT,
-    PRIMARY KEY (realm_id, entity)
-)
-"""
 
 SCHEMA_VERSION_DDL = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -117,23 +75,6 @@ def entity_table_ddl(spec: EntitySpec) -> str:
     return f"CREATE TABLE IF NOT EXISTS {spec.table} (\n    {body}\n)"
 
 
-def _v1_initial(con: duckdb.DuckDBPyConnection) -> None:
-    for spec in ENTITIES:
-        con.execute(entity_table_ddl(spec))
-    con.execute(SYNC_STATE_DDL)
-    con.execute(CHANGE_LOG_DDL)
-
-
-def _v2_analyst_views(con: duckdb.DuckDBPyConnection) -> None:
-    for sql in ANALYST_VIEWS.values():
-        con.execute(sql)
-
-
-# Numbered migrations, applied in order, each exactly once. Append only; never edit a shipped one.
-MIGRATIONS: dict[int, tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = {
-    1: ("entity tables, sync_state, change_log", _v1_initial),
-    2: ("analyst views: bills_due, ap_aging, ar_aging, cash_position", _v2_analyst_views),
-}
 assert max(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -159,6 +100,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
             con.execute("INSERT INTO schema_version (version, description) VALUES (?, ?)", [number, description])
             done.append(f"v{number}: {description}")
         done += _add_registry_columns(con)
+        if done:
+            record_data_version(con, "schema")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -187,6 +130,23 @@ def _add_registry_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
                 con.execute(f"UPDATE {spec.table} SET {col.name} = {extract_sql(col)}")
                 done.append(f"column {spec.table}.{col.name}")
     if done:
-        # Views select explicit columns; recreate them so they see the current tables.
-        _v2_analyst_views(con)
+        # Views select explicit columns; recreate them (the current definitions) so they see the new tables.
+        for sql in views.ANALYST_VIEWS.values():
+            con.execute(sql)
     return done
+
+
+def data_version(con: duckdb.DuckDBPyConnection, catalog: str = "main") -> int:
+    """The newest data version of the mirror (or snapshot) open as ``catalog``; 0 before any."""
+    row = fetch_one(con, f"SELECT max(version) FROM {catalog}.data_versions")
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def record_data_version(con: duckdb.DuckDBPyConnection, kind: str) -> int:
+    """Bump the data version inside the caller's transaction. ``kind`` says whether the change log
+    describes what was written (``changes``: a snapshot can be caught up from it) or not (``schema``,
+    ``upgrade``, ``other``: the next publication copies the whole file)."""
+    head = fetch_one(con, "SELECT coalesce(max(change_id), 0) FROM change_log")[0]
+    version = data_version(con) + 1
+    con.execute("INSERT INTO data_versions (version, kind, change_head) VALUES (?, ?, ?)", [version, kind, int(head)])
+    return version

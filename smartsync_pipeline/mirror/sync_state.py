@@ -67,7 +67,8 @@ def record_sync(
             rows_active, rows_deleted)
         VALUES (?, ?, ?, CASE WHEN ? = 'full' THEN ?::TIMESTAMPTZ END, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (realm_id, entity) DO UPDATE SET
-            last_sync_at = excluded.last_sync_at,
+            -- A full sync that started before a concurrent incremental one must not set freshness back.
+            last_sync_at = greatest(excluded.last_sync_at, s.last_sync_at),
             last_full_sync_at = coalesce(excluded.last_full_sync_at, s.last_full_sync_at),
             watermark = greatest(coalesce(excluded.watermark, s.watermark), coalesce(s.watermark, excluded.watermark)),
             last_mode = excluded.last_mode, last_trigger = excluded.last_trigger,

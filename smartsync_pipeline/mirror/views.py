@@ -1,7 +1,10 @@
 """Analyst-facing views, part of the schema (and so of every published snapshot).
 
 They read only live (non-deleted) rows and compute ages against ``current_date``, so an analyst's
-``SELECT * FROM ap_aging`` answers "as of today, from the newest published sync".
+``SELECT * FROM ap_aging`` answers "as of today, from the newest published sync". Each version of the
+views is frozen under its schema version (``V2_VIEWS``): the migration of that version creates exactly
+that text. A change to a view is a new ``V<n>_VIEWS`` plus a migration, and ``ANALYST_VIEWS`` names
+the newest one.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ _AGING_BUCKETS = """
 """
 
 
-def _aging(table: str, party: str) -> str:
+def _v2_aging(table: str, party: str) -> str:
     buckets = _AGING_BUCKETS.format(due="coalesce(due_date, txn_date)", bal="balance")
     return f"""
 CREATE OR REPLACE VIEW {"ap_aging" if table == "bill" else "ar_aging"} AS
@@ -30,7 +33,8 @@ ORDER BY realm_id, total_open DESC
 """
 
 
-ANALYST_VIEWS: dict[str, str] = {
+# Schema version 2's views, as shipped. Never edit: add V<n>_VIEWS and a migration instead.
+V2_VIEWS: dict[str, str] = {
     "bills_due": """
 CREATE OR REPLACE VIEW bills_due AS
 SELECT realm_id, id AS bill_id, doc_number, vendor_id, vendor_name, txn_date, due_date,
@@ -41,8 +45,8 @@ FROM bill
 WHERE NOT is_deleted AND balance > 0
 ORDER BY due_date, bill_id
 """,
-    "ap_aging": _aging("bill", "vendor"),
-    "ar_aging": _aging("invoice", "customer"),
+    "ap_aging": _v2_aging("bill", "vendor"),
+    "ar_aging": _v2_aging("invoice", "customer"),
     "cash_position": """
 CREATE OR REPLACE VIEW cash_position AS
 SELECT realm_id, id AS account_id, name, account_sub_type, current_balance, currency_id,
@@ -52,3 +56,6 @@ WHERE NOT is_deleted AND coalesce(active, true) AND account_type = 'Bank'
 ORDER BY realm_id, current_balance DESC
 """,
 }
+
+# The current views: those of the newest schema version that changed them.
+ANALYST_VIEWS: dict[str, str] = V2_VIEWS

@@ -32,6 +32,7 @@ from typing import Any
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 
+from smartsync_pipeline.durable_files import make_private_dirs, write_atomically  # the one atomic-write helper
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.qbo.errors import QBOError, ReauthorizationRequired
 from smartsync_pipeline.qbo.secrets import decrypt, encrypt
@@ -134,36 +135,6 @@ class TokenSet:
                 return None
 
         return cls(access, refresh, later("expires_in"), later("x_refresh_token_expires_in"))
-
-
-def make_private_dirs(folder: Path) -> None:
-    """``folder`` and any missing parent, each 0700 (``mkdir(parents=True)`` would make parents with
-    the umask's mode)."""
-    missing = [p for p in (folder, *folder.parents) if not p.exists()]
-    for p in reversed(missing):
-        p.mkdir(mode=0o700, exist_ok=True)
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that readers (and a crash) see the old or the new file, whole.
-    The file is created 0600."""
-    make_private_dirs(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -170,7 +170,7 @@ class SmartReader(dg.ConfigurableResource):
         spec = entity(entity_name)
         limit = self._max_age(spec, max_age)
         requested_at = self._now()
-        info = self.snapshots().current()
+        info = self.snapshots().current(realm_id)
         as_of = info.last_sync_at(realm_id, spec.name) if info else None
         if as_of is None:
             self._check_company(realm_id)
@@ -192,7 +192,7 @@ class SmartReader(dg.ConfigurableResource):
             raise
         except (QBOError, LockTimeout, OSError) as exc:
             return self._stale_if_error(req, exc)
-        info = self.snapshots().current()
+        info = self.snapshots().current(req.realm_id)
         if report is None:
             return self._query(req, info, "mirror", reason="refreshed by a concurrent read or run")
         return self._query(req, info, "api", report=report)
@@ -207,7 +207,7 @@ class SmartReader(dg.ConfigurableResource):
             what=f"the refresh of {spec.name} for company {realm_id}",
         )
         with lock.exclusive(self.refresh_wait_seconds) as waited:
-            info = self.snapshots().current()
+            info = self.snapshots().current(realm_id)
             as_of = info.last_sync_at(realm_id, spec.name) if info else None
             # Good enough if someone refreshed after our deadline: for max_age=0, after we asked.
             needed_since = requested_at - limit
@@ -233,7 +233,7 @@ class SmartReader(dg.ConfigurableResource):
 
     def _stale_if_error(self, req: _Request, exc: BaseException) -> ReadResult:
         spec, realm_id = req.spec, req.realm_id
-        info = self.snapshots().current()
+        info = self.snapshots().current(realm_id)
         as_of = info.last_sync_at(realm_id, spec.name) if info else None
         cause = " ".join(str(exc).split()) or type(exc).__name__
         if as_of is None:
@@ -259,7 +259,7 @@ class SmartReader(dg.ConfigurableResource):
         report: SyncReport | None = None,
         reason: str = "",
     ) -> ReadResult:
-        with self.snapshots().cursor(info) as (cur, used):
+        with self.snapshots().cursor(info, realm_id=req.realm_id) as (cur, used):
             rows = cur.execute(req.sql, req.args).df()
         spec = req.spec
         as_of = used.last_sync_at(req.realm_id, spec.name)

@@ -2,9 +2,17 @@
 
 Dagster assets, schedules, webhook-driven runs, on-demand refreshes from the smart reader and the
 CLI all call ``SyncEngine.sync``. Per realm it (1) fetches from QBO without touching the mirror, then
-(2) applies everything in ONE DuckDB transaction (rows + change log + watermarks) under the writer
-lock, then (3) publishes a snapshot for readers. A sync killed at any point leaves the mirror as it
-was before it; the next sync converges.
+(2) applies everything in ONE DuckDB transaction (rows + change log + watermarks) under the company's
+writer lock, then (3) publishes a snapshot for readers. A sync killed at any point leaves the mirror as
+it was before it; the next sync converges. Every company is its own shard (own file, chain, snapshots
+and locks), so syncs of different companies run in parallel and never wait for each other.
+
+Locks of one company: incremental syncs take its ``sync`` lock for the whole sync (single flight: a
+second one waits and then finds a tiny CDC window); an explicit full sync (the daily reconciliation)
+takes its ``full`` lock instead, so its long fetch never stops incremental refreshes; both take the
+short ``write`` lock only to apply and publish. A full listing fetched before an incremental sync
+applied newer versions never regresses them: the apply keeps a row whose SyncToken is newer and a
+tombstone deleted after the listing was read.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from smartsync_pipeline.entities import EntitySpec, entity, iter_entities
-from smartsync_pipeline.home import Home
+from smartsync_pipeline.home import Home, RealmHome
 from smartsync_pipeline.locking import FileLock
 from smartsync_pipeline.mirror import change_log
 from smartsync_pipeline.mirror.anchors import AnchoredCommit, AnchorMismatch, AnchorStore
@@ -35,7 +43,8 @@ from smartsync_pipeline.mirror.apply import (
     tombstone_stubs,
 )
 from smartsync_pipeline.mirror.database import MirrorDatabase
-from smartsync_pipeline.mirror.snapshots import SnapshotStore, content_key, read_state_rows
+from smartsync_pipeline.mirror.schema import record_data_version
+from smartsync_pipeline.mirror.snapshots import SnapshotStore, content_key, mirror_tables, read_state_rows
 from smartsync_pipeline.mirror.sync_state import EntityState, load_state, record_sync
 from smartsync_pipeline.qbo.client import QBOClient
 from smartsync_pipeline.qbo.credentials import CompanyStore
@@ -59,20 +68,44 @@ MODES = ("auto", "full", "incremental")
 
 
 def resolve_realm(home: Home, realm_id: str | None) -> str:
-    """The realm to use: the given one (must be connected) or the only connected one."""
-    realms = CompanyStore(home).realms()
+    """The realm to use: the given one (must be connected) or the only connected one. Checking a
+    given realm costs one ``stat`` whatever the size of the fleet."""
+    store = CompanyStore(home)
     if realm_id:
-        if realm_id not in realms:
-            known = ", ".join(realms) or "none"
-            raise SyncError(
-                f"company {realm_id!r} is not connected (connected: {known}); run `smartsync connect` first"
+        if not store.connection_path(realm_id).exists():
+            realms = store.realms()
+            known = ", ".join(realms[:20]) + (f" and {len(realms) - 20} more" if len(realms) > 20 else "")
+            hint = (
+                "it was disconnected; `smartsync connect` it again to resume"
+                if _is_disconnected(home, realm_id)
+                else "run `smartsync connect` first"
             )
+            raise SyncError(f"company {realm_id!r} is not connected (connected: {known or 'none'}); {hint}")
         return realm_id
+    realms = store.realms()
     if len(realms) == 1:
         return realms[0]
     if not realms:
         raise SyncError("no company is connected; run `smartsync connect` first")
-    raise SyncError(f"{len(realms)} companies are connected ({', '.join(realms)}); choose one with --realm")
+    shown = ", ".join(realms[:10]) + (", …" if len(realms) > 10 else "")
+    raise SyncError(f"{len(realms)} companies are connected ({shown}); choose one with --realm")
+
+
+def _is_disconnected(home: Home, realm_id: str) -> bool:
+    try:
+        return home.realm(realm_id).disconnected_marker.exists()
+    except ValueError:
+        return False
+
+
+@dataclass
+class _Shard:
+    """What one sync works on: the company's shard, its mirror file, snapshot store and staging area."""
+
+    realm: RealmHome
+    db: MirrorDatabase
+    snapshots: SnapshotStore
+    staging: str  # "sync" or "full": each lock owns its own staging folder
 
 
 @dataclass
@@ -88,13 +121,17 @@ class SyncEngine:
     fetch_workers: int = 1  # entities paged at once in a full sync; 2 saved ~8% here for +100 MB RSS
     lock_timeout: float = 900.0
     throttle_budget: float = 60.0  # seconds of 429 waits per call before giving up (QBO: wait up to 60 s)
+    # How long to wait for a foreign process holding a company's mirror file (an analyst who opened it
+    # directly): syncs wait this long, on-demand refreshes (a reader is waiting) only briefly.
+    mirror_busy_timeout: float = 60.0
+    on_demand_busy_timeout: float = 2.0
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def __post_init__(self) -> None:
+        from smartsync_pipeline.mirror.upgrade import ensure_upgraded
+
         self.home.ensure()
-        self.db = MirrorDatabase(self.home)
-        self.snapshots = SnapshotStore(self.home)
-        self.anchors = AnchorStore(self.home)
+        ensure_upgraded(self.home)
 
     def client(self, realm_id: str) -> Any:
         if self.client_factory is not None:
@@ -105,7 +142,12 @@ class SyncEngine:
         )
 
     def realm_lock(self, realm_id: str) -> FileLock:
-        return FileLock(self.home.locks_dir / f"sync-{realm_id}.lock", what=f"the sync of company {realm_id}")
+        """Single flight of one company's incremental syncs."""
+        return FileLock(self.home.realm(realm_id).locks_dir / "sync.lock", what=f"the sync of company {realm_id}")
+
+    def full_lock(self, realm_id: str) -> FileLock:
+        """One full reconciliation of a company at a time; incremental syncs do not wait for it."""
+        return FileLock(self.home.realm(realm_id).locks_dir / "full.lock", what=f"the full sync of company {realm_id}")
 
     def sync(
         self,
@@ -133,9 +175,16 @@ class SyncEngine:
         realm_id = resolve_realm(self.home, realm_id)
         report = SyncReport(realm_id, uuid.uuid4().hex, trigger, run_id, self.clock(), verify_content=verify_content)
         timeout = self.lock_timeout if lock_timeout is None else lock_timeout
-        with self.realm_lock(realm_id).exclusive(timeout) as waited:
+        busy = self.on_demand_busy_timeout if trigger == "on_demand" else self.mirror_busy_timeout
+        db = MirrorDatabase(self.home, realm_id, lock_timeout=timeout, busy_timeout=min(busy, timeout))
+        db.shard.ensure()
+        staging = "full" if mode == "full" else "sync"
+        shard = _Shard(db.shard, db, SnapshotStore(self.home, realm_id), staging)
+        lock = self.full_lock(realm_id) if mode == "full" else self.realm_lock(realm_id)
+        with lock.exclusive(timeout) as waited:
             report.lock_wait_seconds += waited
-            self._sync_locked(realm_id, specs, mode, report, progress)
+            resolve_realm(self.home, realm_id)  # still connected? (a disconnect may have run while we waited)
+            self._sync_locked(shard, specs, mode, report, progress)
         report.finished_at = self.clock()
         log.info(
             "synced %s %s: +%d ~%d -%d (=%d) in %.2fs, %d API calls",
@@ -153,9 +202,10 @@ class SyncEngine:
     # -- phases -------------------------------------------------------------------------------
 
     def _sync_locked(
-        self, realm_id: str, specs: list[EntitySpec], mode: str, report: SyncReport, progress: Progress | None
+        self, shard: _Shard, specs: list[EntitySpec], mode: str, report: SyncReport, progress: Progress | None
     ) -> None:
-        states = self._load_states(realm_id, specs, report)
+        realm_id = shard.realm.realm_id
+        states = self._load_states(shard, specs, report)
         client = self.client(realm_id)
         full: dict[str, str] = {}  # entity -> reason
         incremental: list[EntitySpec] = []
@@ -190,7 +240,7 @@ class SyncEngine:
                     full[name] = "more changes than one CDC response holds"
                 incremental = [s for s in incremental if s.name not in cdc.overflowed]
 
-        staging = StagingArea(self.home.root / "staging" / realm_id)
+        staging = StagingArea(shard.realm.staging_dir / shard.staging)
         try:
             fulls: dict[str, FullFetch] = {}
             missing: dict[str, list[str]] = {}
@@ -213,10 +263,10 @@ class SyncEngine:
                     fulls = {name: f.result() for name, f in futures.items()}
             if fulls:
                 with report.timed("find_deletes"):
-                    candidates = self._delete_candidates(realm_id, fulls)
+                    candidates = self._delete_candidates(shard, fulls)
                     for name, ids in candidates.items():
                         missing[name], rescued[name] = confirm_missing(client, entity(name), ids)
-            self._apply(realm_id, specs, states, cdc, incremental, fulls, full, missing, rescued, report)
+            self._apply(shard, specs, states, cdc, incremental, fulls, full, missing, rescued, report)
         finally:
             staging.cleanup()
             stats = getattr(client, "stats", None)
@@ -225,15 +275,16 @@ class SyncEngine:
                 report.bytes_received = getattr(stats, "bytes_received", 0)
                 report.retries = getattr(stats, "retries", 0)
 
-    def _load_states(self, realm_id: str, specs: list[EntitySpec], report: SyncReport) -> dict[str, EntityState]:
-        with self.db.locked(self.lock_timeout) as waited, self.db.connect() as con:
+    def _load_states(self, shard: _Shard, specs: list[EntitySpec], report: SyncReport) -> dict[str, EntityState]:
+        with shard.db.locked() as waited, shard.db.connect() as con:
             report.lock_wait_seconds += waited
-            return {s.name: load_state(con, realm_id, s) for s in specs}
+            return {s.name: load_state(con, shard.realm.realm_id, s) for s in specs}
 
-    def _delete_candidates(self, realm_id: str, fulls: dict[str, FullFetch]) -> dict[str, list[str]]:
+    def _delete_candidates(self, shard: _Shard, fulls: dict[str, FullFetch]) -> dict[str, list[str]]:
         """Active mirror ids that a full listing did not return (set difference inside DuckDB)."""
+        realm_id = shard.realm.realm_id
         out: dict[str, list[str]] = {}
-        with self.db.locked(self.lock_timeout), self.db.connect() as con:
+        with shard.db.locked(), shard.db.connect() as con:
             for name, fetch in fulls.items():
                 spec = entity(name)
                 if fetch.files:
@@ -253,7 +304,7 @@ class SyncEngine:
 
     def _apply(
         self,
-        realm_id: str,
+        shard: _Shard,
         specs: list[EntitySpec],
         states: dict[str, EntityState],
         cdc: CDCFetch | None,
@@ -267,17 +318,19 @@ class SyncEngine:
         """Write everything fetched. Incremental work is one transaction on the mirror; a full listing
         goes to a shadow copy in bounded-size transactions and replaces the mirror in one rename. Either
         way the mirror moves from the old state to the new one with nothing in between."""
-        with self.db.locked(self.lock_timeout) as waited:
+        db = shard.db
+        with db.locked() as waited:
             report.lock_wait_seconds += waited
-            self.db.discard_shadow()
+            db.discard_shadow()
             # Stamped under the writer lock, so recorded_at never runs backwards against change_id.
             now = self.clock()
+            realm_id = shard.realm.realm_id
             ctx = ApplyContext(realm_id, report.trigger, report.run_id, report.sync_id, now, report.verify_content)
             units = list(self._work_units(specs, cdc, incremental, fulls, missing, rescued, now))
             results: dict[str, EntityApplyResult] = {}
-            shadow = self.db.shadow() if fulls else nullcontext(None)
+            shadow = db.shadow() if fulls else nullcontext(None)
             # Exits in reverse: the connection closes (checkpointed) before the shadow replaces the mirror.
-            with report.timed("apply"), shadow as target, self.db.connect(target) as con:
+            with report.timed("apply"), shadow as target, db.connect(target) as con:
                 transaction_per_unit = target is not None
                 if not transaction_per_unit:
                     con.execute("BEGIN TRANSACTION")
@@ -296,8 +349,14 @@ class SyncEngine:
                             con.execute("COMMIT")
                             # Committed rows stay pinned in memory until checkpointed: write them out.
                             con.execute("CHECKPOINT")
+                    # Readers get a new data file exactly when rows changed (the change log says which).
+                    wrote = writer.first_id is not None
+                    if wrote and transaction_per_unit:
+                        con.execute("BEGIN TRANSACTION")
+                    if wrote:
+                        record_data_version(con, "changes")
                     anchor.intent(writer.head, report.sync_id)  # before the commit (or the shadow's rename)
-                    if not transaction_per_unit:
+                    if wrote or not transaction_per_unit:
                         con.execute("COMMIT")
                 except BaseException:
                     with suppress(duckdb.Error):  # nothing open between units; never mask the cause
@@ -305,18 +364,20 @@ class SyncEngine:
                     raise
                 state = read_state_rows(con)
                 key = content_key(con)
+                tables = mirror_tables(con)
             anchor.done()
             report.change_id_first = writer.first_id
             report.change_id_last = writer.head.change_id if writer.first_id else None
             report.chain_head_hash = writer.head.row_hash
             with report.timed("publish"):
-                info = self.snapshots.publish(self.db.path, state, content_key=key)
+                info = shard.snapshots.publish(db.path, state, content_key=key, tables=tables)
             report.snapshot_generation = info.generation
+            report.snapshot_method = shard.snapshots.last_method
 
     def _anchored(self, realm_id: str, con: duckdb.DuckDBPyConnection, head: change_log.ChainHead) -> AnchoredCommit:
         """The head about to be extended must be the anchored one (see mirror/anchors.py)."""
         try:
-            return self.anchors.begin(realm_id, head, change_log.row_hash_reader(con))
+            return AnchorStore(self.home, realm_id).begin(head, change_log.row_hash_reader(con))
         except AnchorMismatch as exc:
             raise SyncError(str(exc)) from None
 

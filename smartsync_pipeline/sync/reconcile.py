@@ -73,7 +73,7 @@ def reconcile(
     compare_ids: bool = True,
 ) -> ReconcileReport:
     """Compare the newest published mirror snapshot with QBO for ``entities`` (default: all)."""
-    info = reader.current()
+    info = reader.current(realm_id)
     if info is None:
         raise FileNotFoundError("nothing has been synced yet; run `smartsync sync` first")
     out: dict[str, EntityReconciliation] = {}

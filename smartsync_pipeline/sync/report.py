@@ -50,6 +50,7 @@ class SyncReport:
     change_id_last: int | None = None
     chain_head_hash: str = ""
     snapshot_generation: int | None = None
+    snapshot_method: str | None = None  # how the publication made its file: copy, catch-up, None (no new data)
     lock_wait_seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase: fetch, apply, publish, ...
     notes: list[str] = field(default_factory=list)

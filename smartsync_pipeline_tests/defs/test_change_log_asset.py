@@ -22,15 +22,23 @@ def setup(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, object]:
+    """The run's metadata, with the one company's anchor and row of the companies table merged in."""
     [event] = result.get_asset_materialization_events()
     assert event.materialization.asset_key == CHANGE_LOG_KEY
-    return {k: v.value for k, v in event.materialization.metadata.items()}
+    meta = {k: v.value for k, v in event.materialization.metadata.items()}
+    [company] = meta["companies"].records
+    [anchor] = meta["anchors"].values()
+    return {**company.data, **anchor, **meta}
+
+
+def _archive_dir(setup: MirrorSetup) -> Path:
+    return setup.home.realm(setup.realms[0]).archive_dir
 
 
 def _archive(setup: MirrorSetup) -> dict[Path, str]:
     return {
-        p.relative_to(setup.home.archive_dir): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(setup.home.archive_dir.rglob("*.parquet"))
+        p.relative_to(_archive_dir(setup)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(_archive_dir(setup).rglob("*.parquet"))
     }
 
 
@@ -55,7 +63,7 @@ def test_first_run_verifies_everything_and_archives_every_change(setup: MirrorSe
     assert len(files) == 1
     [name] = files
     assert name.parent.name.startswith("date=") and name.name == f"changes-{1:012d}-{total:012d}.parquet"
-    table = pq.read_table(setup.home.archive_dir / name)
+    table = pq.read_table(_archive_dir(setup) / name)
     assert table.num_rows == total
     assert table.column("change_id").to_pylist() == list(range(1, total + 1))
     assert "row_hash" in table.column_names and "after_json" in table.column_names
@@ -84,7 +92,7 @@ def test_next_run_verifies_and_archives_only_new_changes_without_touching_old_fi
     assert {k: files[k] for k in before_files} == before_files  # old files byte-identical
     [new] = set(files) - set(before_files)
     assert new.name == f"changes-{before + 1:012d}-{after:012d}.parquet"
-    assert pq.read_table(setup.home.archive_dir / new).num_rows == after - before
+    assert pq.read_table(_archive_dir(setup) / new).num_rows == after - before
 
     # Nothing new: a run verifies nothing, archives nothing, writes no file.
     idle = _metadata(setup.run_change_log())
@@ -137,7 +145,7 @@ def test_rewritten_history_fails_the_run_and_the_chain_check_names_the_change(se
 def test_a_rewritten_anchor_row_fails_the_run(setup: MirrorSetup) -> None:
     # The anchor is the head recorded by the last successful materialization; its row is re-hashed.
     event = setup.instance.get_latest_materialization_event(CHANGE_LOG_KEY)
-    anchor = event.asset_materialization.metadata["head_change_id"].value
+    anchor = event.asset_materialization.metadata["anchors"].value[setup.realms[0]]["head_change_id"]
     _tamper(setup, "UPDATE change_log SET op = 'delete' WHERE change_id = ?", [anchor])
     message = _failure_message(setup.run_change_log(raise_on_error=False, with_check=False))
     assert message.startswith(f"change log chain is BROKEN at change {anchor} [")

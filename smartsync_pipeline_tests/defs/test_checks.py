@@ -84,7 +84,7 @@ def test_reconciliation_fails_for_the_realm_that_changed_in_qbo_without_a_sync(s
 
 
 def test_unique_ids_names_the_realm_and_id_stored_twice(setup: MirrorSetup) -> None:
-    store = SnapshotStore(setup.home)
+    store = SnapshotStore(setup.home, setup.realms[0])
     info = store.current()
     forged_name = f"mirror-{info.generation + 1:08d}.duckdb"
     forged = store.dir / forged_name
@@ -105,5 +105,5 @@ def test_unique_ids_names_the_realm_and_id_stored_twice(setup: MirrorSetup) -> N
     assert not vendor.passed
     assert f"in realm(s) {realm}: {realm}/{qbo_id} x2" in vendor.description
     assert vendor.metadata["duplicate_ids"].value == 1
-    assert vendor.metadata["snapshot_generation"].value == info.generation + 1
+    assert vendor.metadata["snapshot_generations"].value[realm] == info.generation + 1
     assert results["bill"].passed

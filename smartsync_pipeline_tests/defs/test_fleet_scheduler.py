@@ -6,8 +6,8 @@ First its decisions from hand-built sync state and inbox records (no processes),
 
 from __future__ import annotations
 
-import inspect
 import json
+import tempfile
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -15,7 +15,6 @@ import pytest
 
 from smartsync_pipeline.defs.assets.fleet_freshness import FLEET_FRESHNESS_KEY
 from smartsync_pipeline.defs.assets.mirrors import MIRROR_KEYS
-from smartsync_pipeline.defs.fleet_index import SyncStateIndex
 from smartsync_pipeline.defs.fleet_plan import fleet_plan
 from smartsync_pipeline.defs.fleet_sync import FAILED_REALMS_TAG, FLEET_SYNC_OP, fleet_run_request, realms_of_run
 from smartsync_pipeline.defs.sensors.fleet_scheduler import (
@@ -26,7 +25,9 @@ from smartsync_pipeline.defs.sensors.fleet_scheduler import (
     sweep_offset,
 )
 from smartsync_pipeline.entities import ENTITIES, entity_names
+from smartsync_pipeline.home import Home
 from smartsync_pipeline.inbox.store import InboxRecord, WebhookInbox
+from smartsync_pipeline.mirror.fleet_state import FleetState
 from smartsync_pipeline.qbo.webhooks import WebhookEvent
 from smartsync_pipeline_tests.defs.conftest import MirrorSetup, start_mirror_setup
 from smartsync_pipeline_tests.time_travel import age_mirror
@@ -44,11 +45,13 @@ def record(seq: int, realm: str, entity: str, changed: datetime, received: datet
     return InboxRecord(seq, realm, entity, f"id{seq}", "Update", changed, None, received, f"k{seq}")
 
 
-class CountingIndex(SyncStateIndex):
-    """Counts how many companies the scheduler loads one by one."""
+class CountingIndex(FleetState):
+    """The real fleet state index (SQLite in a temporary home) holding ``state`` for ``realms`` (never
+    synced ones registered, as a connect does), counting the companies the scheduler loads one by one."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, home: Home, state: dict, realms: list[str]) -> None:
+        super().__init__(home)
+        self.record_many([(realm, state.get(realm, {})) for realm in realms])
         self.loaded: list[str] = []
 
     def of(self, realm_id: str):
@@ -57,18 +60,19 @@ class CountingIndex(SyncStateIndex):
 
 
 def tick(now: datetime, realms: list[str], state: dict, records=(), cursor=None, busy=(), free=4, failed=None):
-    index = CountingIndex(state, realms)
-    result = plan_fleet_tick(
-        now,
-        plan=fleet_plan(len(realms)),
-        realms=realms,
-        index=index,
-        records=list(records),
-        cursor=cursor or FleetCursor(),
-        busy=set(busy),
-        free_workers=free,
-        failed=failed,
-    )
+    with tempfile.TemporaryDirectory(prefix="fleet-index-") as folder:
+        index = CountingIndex(Home(folder), state, realms)
+        result = plan_fleet_tick(
+            now,
+            plan=fleet_plan(len(realms)),
+            realms=realms,
+            index=index,
+            records=list(records),
+            cursor=cursor or FleetCursor(),
+            busy=set(busy),
+            free_workers=free,
+            failed=failed,
+        )
     return result, index
 
 
@@ -181,13 +185,9 @@ def _run(setup: MirrorSetup, request: dg.RunRequest, raise_on_error: bool = True
 
 
 def age_every_mirror(setup: MirrorSetup, seconds: float) -> None:
-    """``age_mirror`` for every company: one call per company once mirrors are per company (the
-    ``realm_id`` parameter), one call for the single shared mirror before that."""
-    if "realm_id" in inspect.signature(age_mirror).parameters:
-        for realm in setup.realms:
-            age_mirror(setup.home, seconds, realm_id=realm)  # type: ignore[call-arg]
-    else:
-        age_mirror(setup.home, seconds)
+    """``age_mirror`` for every company (each has its own mirror)."""
+    for realm in setup.realms:
+        age_mirror(setup.home, seconds, realm_id=realm)
 
 
 def _partitions(setup: MirrorSetup, entity: str) -> list[tuple[str, str]]:

@@ -14,7 +14,6 @@ from smartsync_pipeline.defs.sensors.webhook_inbox import webhook_inbox
 from smartsync_pipeline.defs.staleness import Staleness, entity_ages, stale_entities
 from smartsync_pipeline.entities import ENTITIES
 from smartsync_pipeline.inbox.store import WebhookInbox
-from smartsync_pipeline.mirror.snapshots import SnapshotStore
 from smartsync_pipeline.qbo.webhooks import WebhookEvent
 from smartsync_pipeline_tests.defs.conftest import MirrorSetup, duckdb_files_hidden, start_mirror_setup
 
@@ -83,9 +82,9 @@ def test_sensor_requests_one_run_for_the_stale_realm_only(setup: MirrorSetup) ->
 
 def test_pure_decision_with_a_later_clock_requests_only_transactions_of_the_synced_realm(setup: MirrorSetup) -> None:
     fresh, stale = setup.realms
-    state = SnapshotStore(setup.home).current().state
     later = datetime.now(UTC) + timedelta(minutes=20)
-    requests, quiet = freshness_run_requests([fresh, stale], state, busy={stale}, now=later)
+    found = setup.resources["mirror_sync"].fleet_state().stale(later)  # what the sensor asks, 20 min later
+    requests, quiet = freshness_run_requests(found, busy={stale})
     assert [r.partition_key for r in requests] == [fresh]
     assert {k.path[-1] for k in requests[0].asset_selection} == {
         "account",
@@ -115,7 +114,7 @@ def test_no_second_request_while_a_run_for_the_realm_is_in_flight_then_the_run_m
     skipped = _evaluate(setup)
     assert isinstance(skipped, dg.SkipReason)
     assert f"realm {stale}: stale" in skipped.skip_message and "already queued or running" in skipped.skip_message
-    assert f"realm {fresh}: fresh" in skipped.skip_message
+    assert fresh not in skipped.skip_message and skipped.skip_message.endswith("the others are fresh")
 
     setup.instance.report_run_failed(in_flight)  # it failed: the realm is still stale, ask again
     again = _evaluate(setup)
@@ -127,7 +126,7 @@ def test_no_second_request_while_a_run_for_the_realm_is_in_flight_then_the_run_m
     assert trigger == {"sensor"}
     settled = _evaluate(setup)
     assert isinstance(settled, dg.SkipReason)
-    assert f"realm {stale}: fresh" in settled.skip_message and f"realm {fresh}: fresh" in settled.skip_message
+    assert settled.skip_message == "every connected company is fresh"
 
 
 def test_sensors_need_no_duckdb_file(setup: MirrorSetup) -> None:

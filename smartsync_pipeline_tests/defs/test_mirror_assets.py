@@ -67,7 +67,7 @@ def test_first_materialization_syncs_the_realm_and_records_metadata(setup: Mirro
     assert last_ids == {total_created}  # one change row per created object, numbered from 1
 
     # Every change row names this Dagster run and its trigger.
-    with SnapshotReader(setup.home).cursor() as (cur, _):
+    with SnapshotReader(setup.home).cursor(realm_id=realm) as (cur, _):
         assert cur.execute("SELECT DISTINCT run_id, trigger FROM change_log").fetchall() == [(result.run_id, "manual")]
 
     # The run recorded a materialization for exactly this partition of every mirror asset.
@@ -97,11 +97,13 @@ def test_subset_syncs_only_selected_entities_of_the_other_realm(setup: MirrorSet
     assert set(meta) == {"bill", "vendor"}
     assert {m["realm"] for m in meta.values()} == {realm}
     assert {m["mode"] for m in meta.values()} == {"full"}
-    state = SnapshotReader(setup.home).current().state
+    reader = SnapshotReader(setup.home)
+    state = reader.current(realm).state
     assert sorted(state[realm]) == ["Bill", "Vendor"]
     assert state[realm]["Bill"]["rows_active"] == meta["bill"]["rows_active"] > 0
-    # The first realm's rows are untouched by the second realm's sync.
-    assert len(state[setup.realms[0]]) == len(ENTITIES)
+    # The first realm is untouched by the second realm's sync: its own shard, its own state.
+    assert sorted(state) == [realm]
+    assert len(reader.current(setup.realms[0]).state[setup.realms[0]]) == len(ENTITIES)
 
 
 def test_trigger_comes_from_dagster_system_tags(setup: MirrorSetup) -> None:

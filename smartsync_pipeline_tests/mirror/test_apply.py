@@ -45,7 +45,7 @@ def run(con, objects, deleted=False, trigger="manual"):
 
 @pytest.fixture
 def con(tmp_path):
-    db = MirrorDatabase(Home(tmp_path))
+    db = MirrorDatabase(Home(tmp_path), "r1")
     with db.locked(), db.connect() as c:
         yield c
 

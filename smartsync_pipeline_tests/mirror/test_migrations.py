@@ -1,22 +1,38 @@
-"""Opening an older mirror upgrades it in place and never drops data."""
+"""Opening an older mirror upgrades it in place and never drops data; each migration creates what its
+own version shipped, and whatever a migration writes reaches readers at the next publication."""
 
 from __future__ import annotations
 
 import duckdb
+import pytest
 
 from smartsync_pipeline.home import Home
-from smartsync_pipeline.mirror import schema
+from smartsync_pipeline.mirror import schema, views
 from smartsync_pipeline.mirror.database import MirrorDatabase
+from smartsync_pipeline.mirror.migrations import MIGRATIONS
+
+REALM = "r1"
+
+
+def _mirror_path(home: Home):
+    return home.realm(REALM).ensure().mirror_path
+
+
+def _old_mirror(home: Home, version: int) -> duckdb.DuckDBPyConnection:
+    """A mirror as an older smartsync left it: migrations 1..version, nothing newer."""
+    con = duckdb.connect(str(_mirror_path(home)))
+    con.execute(schema.SCHEMA_VERSION_DDL)
+    for number in range(1, version + 1):
+        MIGRATIONS[number][1](con)
+        con.execute("INSERT INTO schema_version (version, description) VALUES (?, ?)", [number, MIGRATIONS[number][0]])
+    return con
 
 
 def test_a_version_1_mirror_missing_a_newer_column_is_upgraded_without_losing_rows(tmp_path):
     home = Home(tmp_path).ensure()
-    # A mirror as an older smartsync left it: schema version 1 (no analyst views), and a bill table
-    # written before the registry gained its `private_note` column.
-    con = duckdb.connect(str(home.mirror_path))
-    con.execute(schema.SCHEMA_VERSION_DDL)
-    schema.MIGRATIONS[1][1](con)
-    con.execute("INSERT INTO schema_version (version, description) VALUES (1, 'entity tables')")
+    # Schema version 1 (no analyst views), and a bill table written before the registry gained its
+    # `private_note` column.
+    con = _old_mirror(home, 1)
     con.execute("ALTER TABLE bill DROP COLUMN private_note")
     con.execute(
         "INSERT INTO bill (realm_id, id, id_key, sync_token, balance, raw, synced_at) "
@@ -24,29 +40,52 @@ def test_a_version_1_mirror_missing_a_newer_column_is_upgraded_without_losing_ro
     )
     con.close()
 
-    db = MirrorDatabase(home)
+    db = MirrorDatabase(home, REALM)
     with db.locked(), db.connect() as con:
         assert schema.current_version(con) == schema.SCHEMA_VERSION
         row = con.execute("SELECT id, sync_token, balance, private_note FROM bill").fetchall()
         assert row == [("7", "3", 12.50, "keep me")]  # the new column is filled from the raw JSON
-        views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
-        assert {"bills_due", "ap_aging", "ar_aging", "cash_position"} <= views
+        found = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        assert {"bills_due", "ap_aging", "ar_aging", "cash_position"} <= found
         versions = [r[0] for r in con.execute("SELECT version FROM schema_version ORDER BY version").fetchall()]
         assert versions == list(range(1, schema.SCHEMA_VERSION + 1))
+        assert schema.data_version(con) == 1  # what the migration wrote is a new data version
     # Opening again changes nothing.
     with db.locked(), db.connect() as con:
         assert schema.migrate(con) == []
+        assert schema.data_version(con) == 1
 
 
 def test_a_mirror_from_a_newer_smartsync_is_refused(tmp_path):
     home = Home(tmp_path).ensure()
-    con = duckdb.connect(str(home.mirror_path))
+    con = duckdb.connect(str(_mirror_path(home)))
     con.execute(schema.SCHEMA_VERSION_DDL)
     con.execute("INSERT INTO schema_version (version, description) VALUES (99, 'future')")
     con.close()
-    db = MirrorDatabase(home)
-    try:
-        with db.locked(), db.connect():
-            raise AssertionError("a newer schema must be refused")
-    except RuntimeError as exc:
-        assert "newer" in str(exc)
+    db = MirrorDatabase(home, REALM)
+    with pytest.raises(RuntimeError, match="newer"), db.locked(), db.connect():
+        pass
+
+
+def test_each_migration_creates_the_views_of_its_own_version_not_todays(tmp_path, monkeypatch):
+    """Today's view definitions may reference what only a later migration creates: migrating an old
+    mirror must pass through the views each version shipped, not today's."""
+    future = {
+        name: f"CREATE OR REPLACE VIEW {name} AS SELECT column_added_by_a_future_migration FROM bill"
+        for name in views.ANALYST_VIEWS
+    }
+    monkeypatch.setattr(views, "ANALYST_VIEWS", future)
+    monkeypatch.setattr(schema, "ANALYST_VIEWS", future, raising=False)
+    home = Home(tmp_path).ensure()
+    _old_mirror(home, 1).close()
+    db = MirrorDatabase(home, REALM)
+    with db.locked(), db.connect() as con:
+        sql = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'bills_due'").fetchall()[0][0]
+        assert "column_added_by_a_future_migration" not in sql
+        assert "days_until_due" in sql  # version 2's definition
+
+
+def test_the_current_views_are_the_newest_view_migration():
+    """A view changed without a migration would reach only new mirrors: the current views must be
+    exactly the newest frozen version's."""
+    assert views.ANALYST_VIEWS is views.V2_VIEWS

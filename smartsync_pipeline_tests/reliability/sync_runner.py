@@ -70,7 +70,7 @@ def sync_command(kind: str, realm_id: str) -> list[str]:
 
 def _holds_sync_lock(pid: int, lock_name: str) -> bool:
     """True while process ``pid`` has the realm's sync lock file open: it is inside ``SyncEngine.sync``
-    (waiting for the lock or holding it)."""
+    (holding the lock, or trying to take it)."""
     try:
         for fd in os.listdir(f"/proc/{pid}/fd"):
             try:
@@ -115,7 +115,7 @@ class SyncRunner(threading.Thread):
         self._halt = threading.Event()
         self._lock = threading.Lock()
         self._current: tuple[SyncJob, subprocess.Popen] | None = None
-        self._lock_name = f"sync-{realm_id}.lock"
+        self._lock_name = f"/realms/{realm_id}/locks/sync.lock"  # the company's sync lock (engine.realm_lock)
 
     # -- control ----------------------------------------------------------------------------------
     def stop(self, finish_within: float = 300.0) -> None:

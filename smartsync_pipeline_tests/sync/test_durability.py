@@ -41,17 +41,12 @@ def content_digest(home: Home) -> str:
 
 
 def copy_state(src: Path, dst: Path) -> None:
-    """Mirror, snapshots and the change log's anchors from ``src`` into ``dst`` (tokens in ``dst`` are
-    kept: they rotate). The anchors belong to the mirror's state: an older mirror with newer anchors is
-    a cut trail, which the next sync refuses to extend."""
-    for name in ("mirror.duckdb", "mirror.duckdb.wal"):
-        (dst / name).unlink(missing_ok=True)
-        if (src / name).exists():
-            shutil.copy2(src / name, dst / name)
-    for folder in ("snapshots", "anchors"):
-        shutil.rmtree(dst / folder, ignore_errors=True)
-        if (src / folder).exists():
-            shutil.copytree(src / folder, dst / folder, symlinks=True)
+    """A company's shard (mirror, snapshots, current link, the change log's anchor) from ``src`` into
+    ``dst``; the credentials are not in it (tokens in ``dst`` are kept: they rotate). The anchor belongs
+    to the mirror's state: an older mirror with a newer anchor is a cut trail, which the next sync
+    refuses to extend."""
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst, symlinks=True, ignore=shutil.ignore_patterns("locks", "staging", "duckdb_tmp"))
 
 
 def snapshot_is_usable(home: Home) -> bool:
@@ -76,9 +71,9 @@ def test_sigkill_at_random_points_leaves_no_partial_state(connected_company, tmp
     home = company.home
     company.engine().sync()
     company.simulate(400, seed=21)
+    shard = home.realm(company.realm_id).root
     before_dir = tmp_path / "before"
-    before_dir.mkdir()
-    copy_state(home.root, before_dir)
+    copy_state(shard, before_dir)
     before = content_digest(home)
 
     # The reference outcome, and how long a sync takes.
@@ -93,7 +88,7 @@ def test_sigkill_at_random_points_leaves_no_partial_state(connected_company, tmp
     rng = random.Random(1234)
     outcomes = []
     for attempt in range(6):
-        copy_state(before_dir, home.root)
+        copy_state(before_dir, shard)
         assert content_digest(home) == before
         proc = run_sync(home, "--full")
         time.sleep(rng.uniform(0.05, duration))  # choose a kill point; nothing waits on a race here
@@ -154,4 +149,5 @@ def test_an_analyst_holding_the_analyst_database_blocks_no_sync(connected_compan
     finally:
         analyst.stdin.close()
         analyst.wait(10)
-    assert json.loads((company.home.snapshots_dir / "CURRENT").read_text())["generation"] >= 4
+    current = company.home.realm(company.realm_id).snapshots_dir / "CURRENT"
+    assert json.loads(current.read_text())["generation"] >= 4

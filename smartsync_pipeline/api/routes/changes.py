@@ -60,9 +60,9 @@ def _read(
         columns += ", before_json, after_json"
     sql = f"SELECT {columns} FROM change_log WHERE {' AND '.join(where)} ORDER BY change_id LIMIT ?"
     snapshots = ctx.reader.snapshots()
-    if snapshots.current() is None:
+    if snapshots.current(business_id) is None:  # the business's own shard: its own change log
         return [], None
-    with snapshots.cursor() as (cur, info):
+    with snapshots.cursor(realm_id=business_id) as (cur, info):
         result = cur.execute(sql, [*params, limit + 1])
         names = [d[0] for d in result.description]
         rows = [dict(zip(names, r, strict=True)) for r in result.fetchall()]

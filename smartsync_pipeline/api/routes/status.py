@@ -20,7 +20,7 @@ router = APIRouter()
 
 
 def _status(ctx: ApiContext, business_id: str) -> models.SyncStatus:
-    info = ctx.reader.snapshots().current()
+    info = ctx.reader.snapshots().current(business_id)
     now = datetime.now(UTC)
     entities = []
     for spec in ENTITIES:
@@ -83,7 +83,9 @@ async def readyz(request: Request) -> JSONResponse:
     def probe() -> None:
         ctx.settings.home.ensure()
         checks["home"] = "ok"
-        checks["snapshot"] = "ok" if ctx.reader.snapshots().current() is not None else "none published yet"
+        reader = ctx.reader.snapshots()
+        published = any(reader.current(realm) is not None for realm in ctx.settings.home.realm_ids())
+        checks["snapshot"] = "ok" if published else "none published yet"
 
     try:
         await ctx.pool.run(probe)

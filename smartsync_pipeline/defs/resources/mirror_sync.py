@@ -1,8 +1,8 @@
 """``MirrorSyncResource``: how Dagster code reaches the one sync engine and the mirror's read side.
 
 Configuration is only a path; nothing is opened when Dagster loads the code location or initialises
-the resource. The engine opens DuckDB inside a sync; sensors and schedules only read the snapshot
-state (a JSON file); checks read published snapshots.
+the resource. The engine opens DuckDB inside a sync; sensors and schedules only read the fleet state
+index (SQLite); checks read published snapshots, one company at a time.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pydantic import Field
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.inbox.store import WebhookInbox
 from smartsync_pipeline.mirror.database import MirrorDatabase
-from smartsync_pipeline.mirror.snapshots import SnapshotInfo, SnapshotReader, SnapshotStore
+from smartsync_pipeline.mirror.fleet_state import FleetState, FleetView
+from smartsync_pipeline.mirror.snapshots import SnapshotReader
 from smartsync_pipeline.qbo.credentials import CompanyStore
 from smartsync_pipeline.sync.engine import SyncEngine
 
@@ -36,16 +37,28 @@ class MirrorSyncResource(dg.ConfigurableResource):
         """The sync engine (creates the home's folders; opens no database until it syncs)."""
         return SyncEngine(self.home())
 
-    def snapshot_state(self) -> SnapshotInfo | None:
-        """The newest published sync state, read from JSON: never opens DuckDB."""
-        return SnapshotStore(self.home()).current()
+    def snapshot_state(self) -> FleetView | None:
+        """Every company's last sync per entity, from the fleet state index (never opens DuckDB);
+        None while nothing was ever synced."""
+        view = self.fleet_state().view()
+        synced = any(row.get("last_sync_at") for rows in view.state.values() for row in rows.values())
+        return view if synced else None
+
+    def fleet_state(self) -> FleetState:
+        """The fleet state index: ``stale(now)`` costs in proportion to the stale (company, entity)s."""
+        return FleetState(self.home())
 
     def snapshot_reader(self) -> SnapshotReader:
         return SnapshotReader(self.home())
 
-    def mirror(self) -> MirrorDatabase:
-        """The authoritative mirror file, for short audits under the writer lock."""
-        return MirrorDatabase(self.home())
+    def mirror(self, realm_id: str | None = None) -> MirrorDatabase:
+        """One company's authoritative mirror file, for short audits under its writer lock."""
+        return MirrorDatabase(self.home(), realm_id)
+
+    def realms_with_mirror(self) -> list[str]:
+        """Companies whose shard holds a mirror file (synced at least once), sorted."""
+        home = self.home()
+        return [r for r in home.realm_ids() if home.realm(r).mirror_path.exists()]
 
     def connected_companies(self) -> list[str]:
         """Realms with stored credentials (company files only, no database)."""

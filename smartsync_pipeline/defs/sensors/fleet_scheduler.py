@@ -244,7 +244,7 @@ def fleet_scheduler(
         now,
         plan=plan,
         realms=realms,
-        index=fleet_index(mirror_sync, realms),
+        index=fleet_index(mirror_sync),
         records=records,
         cursor=cursor,
         busy=busy,

@@ -1,39 +1,38 @@
 """Keeps every (realm, entity) mirror inside its warn window, per realm.
 
-Each tick reads the published sync state (JSON, never DuckDB) and, for each connected realm with
-entities past their warn window or never synced, requests ONE run of just those entities for that
-realm. A realm that already has a sync queued or running gets nothing until that run ends, so a slow
-or failing QBO never piles up runs; a fresh realm gets nothing at all.
+Each tick asks the fleet state index which (company, entity) pairs are past their warn window or never
+synced (``FleetState.stale(now)``: one index range scan, so a tick costs in proportion to the stale
+companies, not to the fleet; never DuckDB) and, for each such company that is a connected realm
+partition, requests ONE run of just its stale entities. A realm that already has a sync queued or
+running gets nothing until that run ends, so a slow or failing QBO never piles up runs; a fresh realm
+is never even looked at.
 """
 
 # No `from __future__ import annotations`: Dagster resolves config and resource annotations at runtime.
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import dagster as dg
 
 from smartsync_pipeline.defs.jobs import mirror_sync_job
-from smartsync_pipeline.defs.partitions import connected_realms
+from smartsync_pipeline.defs.partitions import REALMS_PARTITIONS_NAME
 from smartsync_pipeline.defs.resources.mirror_sync import MirrorSyncResource
 from smartsync_pipeline.defs.run_requests import realms_in_flight, sync_run_request
-from smartsync_pipeline.defs.staleness import SyncState, stale_entities
 
 
 def freshness_run_requests(
-    realms: list[str], state: SyncState | None, busy: set[str], now: datetime
+    stale: Mapping[str, Sequence[str]], busy: set[str]
 ) -> tuple[list[dg.RunRequest], Mapping[str, str]]:
-    """Run requests for stale realms, and why each other realm got none (realm -> reason)."""
+    """Run requests for the stale realms (realm -> stale entity names), and why each stale realm that
+    got none got none (realm -> reason)."""
     requests: list[dg.RunRequest] = []
     quiet: dict[str, str] = {}
-    for realm in realms:
-        stale = stale_entities(state, realm, now)
-        if not stale:
-            quiet[realm] = "fresh"
-        elif realm in busy:
-            quiet[realm] = f"stale ({', '.join(stale)}) but a sync is already queued or running"
+    for realm, entities in stale.items():
+        if realm in busy:
+            quiet[realm] = f"stale ({', '.join(entities)}) but a sync is already queued or running"
         else:
-            requests.append(sync_run_request(realm, stale, trigger="sensor"))
+            requests.append(sync_run_request(realm, list(entities), trigger="sensor"))
     return requests, quiet
 
 
@@ -47,15 +46,15 @@ def freshness_run_requests(
 def mirror_freshness_enforcer(
     context: dg.SensorEvaluationContext, mirror_sync: MirrorSyncResource
 ) -> dg.SensorResult | dg.SkipReason:
-    realms = connected_realms(context.instance)
-    if not realms:
-        return dg.SkipReason("no company is connected")
-    info = mirror_sync.snapshot_state()
-    requests, quiet = freshness_run_requests(
-        realms, info.state if info else None, realms_in_flight(context.instance), datetime.now(UTC)
-    )
+    found = mirror_sync.fleet_state().stale(datetime.now(UTC))
+    # Only companies that are realm partitions can be run (one lookup per stale company).
+    instance = context.instance
+    stale = {r: names for r, names in found.items() if instance.has_dynamic_partition(REALMS_PARTITIONS_NAME, r)}
+    if not stale:
+        return dg.SkipReason("every connected company is fresh")
+    requests, quiet = freshness_run_requests(stale, realms_in_flight(instance))
     for realm, reason in quiet.items():
         context.log.debug(f"realm {realm}: {reason}")
     if not requests:
-        return dg.SkipReason("; ".join(f"realm {r}: {why}" for r, why in quiet.items()))
+        return dg.SkipReason("; ".join(f"realm {r}: {why}" for r, why in quiet.items()) + "; the others are fresh")
     return dg.SensorResult(run_requests=requests)
