@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from smartsync_pipeline.durable_files import make_private_dirs
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.mirror.change_log import ChainHead
 
@@ -100,7 +101,7 @@ class AnchorStore:
         """One line, appended and fsynced (the folder too when the file is new)."""
         if line.realm_id != self.realm_id:
             raise ValueError(f"an anchor line of company {line.realm_id} does not belong to company {self.realm_id}")
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(self.dir)
         path = self.path
         new = not path.exists()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

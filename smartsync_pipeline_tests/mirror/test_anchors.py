@@ -69,24 +69,41 @@ def test_check_head(head: ChainHead, lines: list[AnchorLine], ok: bool, words: s
 
 
 def test_file_is_private_append_only_and_survives_a_torn_line(tmp_path: Path) -> None:
-    store = AnchorStore(Home(tmp_path))
+    home = Home(tmp_path / "home")
+    store = AnchorStore(home, "r1")
     for item in HISTORY:
         store.append(item)
-    path = store.path("r1")
+    path = store.path
+    assert path == home.realm("r1").root / "anchors.jsonl"  # in the company's own shard
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(store.dir.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(d.stat().st_mode) == 0o700 for d in (store.dir, home.realms_dir, home.root))
     with open(path, "ab") as f:
         f.write(b'{"op":"done","realm_id":"r1","from_id":25,"fr')  # a crash mid-append
     assert store.lines() == HISTORY
     assert store.check(h(25), hash_at).ok
 
 
+def test_each_company_anchors_its_own_chain(tmp_path: Path) -> None:
+    """Companies' chains are separate (ids restart at 1): another company's anchor lines neither
+    satisfy nor contradict this one's, and a line of one company never lands in another's file."""
+    home = Home(tmp_path)
+    mine, other = AnchorStore(home, "r1"), AnchorStore(home, "r2")
+    for item in HISTORY:
+        mine.append(item)
+    other.append(AnchorLine("done", "r2", h(0), h(90), T0, "s9"))
+    assert mine.check(h(25), hash_at).ok and not mine.check(h(90), hash_at).ok
+    assert not other.check(h(25), hash_at).ok and other.check(h(90), hash_at).ok
+    with pytest.raises(ValueError, match="does not belong to company r2"):
+        other.append(HISTORY[0])
+    assert other.lines() == [AnchorLine("done", "r2", h(0), h(90), T0, "s9")]
+
+
 def test_begin_refuses_and_says_what_to_do(tmp_path: Path) -> None:
-    store = AnchorStore(Home(tmp_path))
+    store = AnchorStore(Home(tmp_path), "r1")
     for item in HISTORY:
         store.append(item)
     with pytest.raises(AnchorMismatch) as caught:
-        store.begin("r1", h(20), hash_at)
+        store.begin(h(20), hash_at)
     message = str(caught.value)
     assert message.startswith("company r1: refusing to extend the change log: the chain ends at change 20")
     assert "changes 21..25 are missing" in message and "audit verify" in message and "sync --full" in message

@@ -1,7 +1,9 @@
-"""``seal`` on the shape the per-company analyst entry point uses: an in-memory session that ATTACHes
-every company's snapshot READ_ONLY, then seals. DuckDB keeps the attached files on its allow-list
-when external access is switched off, so without the local file system off a ``DETACH`` followed by
-``ATTACH … (READ_WRITE)`` of the same file wrote into a snapshot (checked against DuckDB 2.0.1)."""
+"""``seal`` on the per-company analyst entry point itself (``analyst.connect``): an in-memory session
+that ATTACHes every company's published snapshot READ_ONLY, then seals, here with two companies whose
+mirrors and snapshots are written by the real write path. DuckDB keeps the attached files on its
+allow-list when external access is switched off, so without the local file system off a ``DETACH``
+followed by ``ATTACH … (READ_WRITE)`` of the same file wrote into a snapshot (checked against DuckDB
+2.0.1)."""
 
 from __future__ import annotations
 
@@ -11,39 +13,65 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from smartsync_pipeline.mirror.sql_door import SqlRefused, explain_refusal, seal
+from smartsync_pipeline.home import Home
+from smartsync_pipeline.mirror import analyst
+from smartsync_pipeline.mirror.database import MirrorDatabase
+from smartsync_pipeline.mirror.schema import record_data_version
+from smartsync_pipeline.mirror.snapshots import SnapshotStore, content_key, mirror_tables, read_state_rows
+from smartsync_pipeline.mirror.sql_door import SqlRefused, explain_refusal
+
+COMPANIES = (("r1", 3), ("r2", 200_000))
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _digests(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
+    }
 
 
 @pytest.fixture
-def companies(tmp_path: Path) -> dict[str, Path]:
-    files = {}
-    for realm, rows in (("r1", 3), ("r2", 200_000)):
-        path = tmp_path / f"{realm}.duckdb"
-        with duckdb.connect(str(path)) as con:
-            con.execute(f"CREATE TABLE bill AS SELECT range AS id, range * 2 AS amount FROM range({rows})")
-        files[realm] = path
-    (tmp_path / "secret.key").write_text("not-for-analysts\n")
-    return files
+def home(tmp_path: Path) -> Home:
+    """Two companies, each with bills in its own mirror, published as its own snapshot."""
+    home = Home(tmp_path / "home")
+    for realm, rows in COMPANIES:
+        db = MirrorDatabase(home, realm)
+        with db.locked():
+            with db.connect() as con:
+                con.execute("BEGIN TRANSACTION")
+                con.execute(
+                    "INSERT INTO bill (realm_id, id, id_key, balance, synced_at) "
+                    "SELECT ?, range::VARCHAR, range, range * 2, now() FROM range(?)",
+                    [realm, rows],
+                )
+                record_data_version(con, "other")
+                con.execute("COMMIT")
+                state, key, tables = read_state_rows(con), content_key(con), mirror_tables(con)
+            SnapshotStore(home, realm).publish(db.path, state, content_key=key, tables=tables)
+    (home.root / "secret.key").write_text("not-for-analysts\n")
+    return home
 
 
-def _entry(companies: dict[str, Path]) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(":memory:")
-    for realm, path in companies.items():
-        con.execute(f"ATTACH '{path}' AS {realm} (READ_ONLY)")
-    return seal(con)
+def _paths(home: Home) -> dict[str, str]:
+    r1, r2 = home.realm("r1"), home.realm("r2")
+    return {
+        "r1": str(r1.current_link),
+        "r1_file": str(r1.current_link.resolve()),
+        "r2": str(r2.current_link),
+        "mirror": str(r1.mirror_path),
+        "dir": str(home.root),
+    }
 
 
 ATTACKS = [
-    "DETACH r1; ATTACH '{r1}' AS r1 (READ_WRITE); INSERT INTO r1.bill VALUES (9, 9)",
-    "DETACH r2; ATTACH '{r2}' AS r2",
+    "DETACH \"realm_r1\"; ATTACH '{r1}' AS r1 (READ_WRITE); INSERT INTO r1.bill (realm_id, id, id_key, synced_at) "
+    "VALUES ('r1', 'x', 9, now())",
+    "DETACH \"realm_r1\"; ATTACH '{r1_file}' AS r1 (READ_WRITE)",
+    "DETACH \"realm_r2\"; ATTACH '{r2}' AS r2",
     "ATTACH '{r1}' AS again (READ_WRITE)",
-    "INSERT INTO r1.bill VALUES (9, 9)",
-    "COPY (SELECT 1 AS a) TO '{r1}' (FORMAT csv)",
-    "CREATE TABLE stolen AS SELECT * FROM r2.bill; COPY stolen TO '{dir}/stolen.csv'",
+    "ATTACH '{mirror}' AS m (READ_ONLY)",
+    "INSERT INTO \"realm_r1\".bill (realm_id, id, id_key, synced_at) VALUES ('r1', 'x', 9, now())",
+    "COPY (SELECT 1 AS a) TO '{r1_file}' (FORMAT csv)",
+    "CREATE TABLE stolen AS SELECT * FROM \"realm_r2\".bill; COPY stolen TO '{dir}/stolen.csv'",
     "SELECT * FROM read_text('{dir}/secret.key')",
     "SET enable_external_access = true",
     "SET disabled_filesystems = ''",
@@ -53,31 +81,31 @@ ATTACKS = [
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
-def test_sealed_entry_point_refuses(companies: dict[str, Path], attack: str) -> None:
-    folder = companies["r1"].parent
-    before = {p.name: _digest(p) for p in folder.iterdir()}
-    con = _entry(companies)
-    sql = attack.format(dir=folder, **{k: str(v) for k, v in companies.items()})
+def test_sealed_entry_point_refuses(home: Home, attack: str) -> None:
+    before = _digests(home.root)
+    con = analyst.connect(home)
+    assert analyst.attached_realms(con) == ["r1", "r2"]
+    sql = attack.format(**_paths(home))
     with pytest.raises(duckdb.Error) as caught:
         for statement in sql.split(";"):
             con.execute(statement)
     con.close()
     assert isinstance(explain_refusal(caught.value), SqlRefused), caught.value
-    assert {p.name: _digest(p) for p in folder.iterdir()} == before
+    assert _digests(home.root) == before
 
 
-def test_sealed_entry_point_still_reads_every_company(companies: dict[str, Path]) -> None:
-    con = _entry(companies)
-    assert con.sql("SELECT count(*) FROM r1.bill").fetchall() == [(3,)]
-    assert con.sql("SELECT count(*), sum(amount) FROM r2.bill").fetchall() == [(200_000, 2 * sum(range(200_000)))]
+def test_sealed_entry_point_still_reads_every_company(home: Home) -> None:
+    con = analyst.connect(home)
+    counts = con.sql("SELECT realm_id, count(*), sum(balance) FROM bill GROUP BY realm_id ORDER BY realm_id")
+    assert counts.fetchall() == [(realm, rows, 2 * sum(range(rows))) for realm, rows in COMPANIES]
     # An analyst's own scratch tables in memory are fine: they can go nowhere.
-    con.execute("CREATE TABLE scratch AS SELECT * FROM r1.bill")
+    con.execute("CREATE TABLE scratch AS SELECT * FROM bill WHERE realm_id = 'r1'")
     assert con.sql("SELECT count(*) FROM scratch").fetchall() == [(3,)]
     con.close()
 
 
-def test_ordinary_sql_errors_are_not_called_refusals(companies: dict[str, Path]) -> None:
-    con = _entry(companies)
+def test_ordinary_sql_errors_are_not_called_refusals(home: Home) -> None:
+    con = analyst.connect(home)
     with pytest.raises(duckdb.Error) as caught:
         con.execute("SELEKT 1")
     assert explain_refusal(caught.value) is None
