@@ -114,7 +114,7 @@ def test_snapshots_keep_reports_after_a_sync_catches_them_up(company) -> None:
     company.simulate(20, seed=5)
     report = engine.sync(company.realm_id)  # generation 3: an older snapshot caught up with the changes
     assert report.snapshot_generation == outcome.snapshot_generation + 1
-    assert engine.snapshots.last_method == "catch-up"
+    assert report.snapshot_method == "catch-up"
     with _analyst(company.home) as con:
         cells = con.execute("SELECT count(*) FROM report_cell WHERE report = 'AgedPayables'").fetchone()[0]
         runs = con.execute("SELECT count(*) FROM report_runs").fetchone()[0]
