@@ -190,7 +190,7 @@ def test_connect_oauth_from_a_terminal(onboarding: Onboarding, tmp_path: Path, c
         assert proc.returncode == 0, err
         assert f"connected company {realm} through OAuth" in out
         assert CompanyStore(Home(home)).realms() == [realm]
-        assert (home / "snapshots" / "CURRENT").exists()  # the first sync ran
+        assert Home(home).realm(realm).current_link.exists()  # the first sync ran and published
     else:
         assert page.status_code == 400 and "declined" in page.text
         assert proc.returncode == 1 and "declined" in err

@@ -75,6 +75,16 @@ def test_matching_etag_is_a_304_without_a_body(served: ServedHome) -> None:
     assert html.headers["ETag"] != js.headers["ETag"]
 
 
+def test_another_companys_sync_keeps_this_companys_etag(served: ServedHome) -> None:
+    """An ETag is built from the business's own snapshot: another company's changes never move it."""
+    key, path = served.keys["all"], f"/businesses/{served.realm}/cash"
+    tag = served.server.get(path, key).headers["ETag"]
+    served.companies[1].simulate(30, seed=11)
+    assert served.companies[1].engine().sync(served.other_realm, trigger="manual").changed > 0
+    again = served.server.get(path, key, {"If-None-Match": tag})
+    assert again.status_code == 304 and again.headers["ETag"] == tag
+
+
 def test_max_age_0_refreshes_from_qbo_and_a_change_shows(served: ServedHome) -> None:
     key, path = served.keys["all"], f"/businesses/{served.realm}/bills/due?days=3650&limit=1000"
     before = served.server.get(path, key)
@@ -155,9 +165,12 @@ def test_change_feeds_of_the_company_and_of_one_object(served: ServedHome) -> No
     history = served.server.get(f"/businesses/{realm}/changes/Bill/{bill_id}", key).json()["items"]
     assert history and history[0]["op"] == "create" and history[0]["after"]["Id"] == bill_id
     assert {c["entity_id"] for c in history} == {bill_id}
-    # the other company's changes never appear in this one's feed
+    # each company has its own chain (ids from 1, in its own shard): the other company's changes never
+    # appear in this one's feed (its syncs were stamped at other times)
     other = served.server.get(f"/businesses/{served.other_realm}/changes?limit=5", key).json()
-    assert other["items"] and other["items"][0]["change_id"] not in {c["change_id"] for c in body["items"]}
+    assert [c["change_id"] for c in other["items"]] == [1, 2, 3, 4, 5]
+    ours = {(c["change_id"], c["recorded_at"]) for c in body["items"]}
+    assert not {(c["change_id"], c["recorded_at"]) for c in other["items"]} & ours
 
 
 def test_sync_status_per_entity(served: ServedHome) -> None:
