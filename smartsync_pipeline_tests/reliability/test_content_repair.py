@@ -27,7 +27,7 @@ def _mirror(company: ConnectedCompany, sql: str, params: list | None = None) -> 
 
 
 def _attack(company: ConnectedCompany, sql: str, params: list) -> None:
-    con = duckdb.connect(str(company.home.mirror_path))
+    con = duckdb.connect(str(company.home.realm(company.realm_id).mirror_path))
     try:
         con.execute(sql, params)
         con.execute("CHECKPOINT")

@@ -8,7 +8,6 @@ anchor files (every commit), the Parquet archive, and Dagster's event log."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -19,11 +18,11 @@ from click.testing import CliRunner
 from smartsync_pipeline.cli.main import cli
 from smartsync_pipeline.defs.assets.mirrors import MIRROR_KEYS
 from smartsync_pipeline.defs.change_archive import export_changes
+from smartsync_pipeline.home import RealmHome
 from smartsync_pipeline.mirror import change_log
 from smartsync_pipeline.mirror.database import MirrorDatabase
 from smartsync_pipeline.smart.materialization import materialization_metadata
 from smartsync_pipeline_tests.conftest import ConnectedCompany
-from smartsync_pipeline_tests.reliability.home_snapshot import home_snapshot
 
 CUT = 5
 
@@ -39,9 +38,13 @@ def _cli(company: ConnectedCompany, *argv: str, dagster_home: Path | None = None
     return result.exit_code, result.output
 
 
+def _shard(company: ConnectedCompany) -> RealmHome:
+    return company.home.realm(company.realm_id)
+
+
 def _attack(company: ConnectedCompany, *statements: str) -> None:
-    """What an attacker does: open the mirror file directly, read-write, and change it."""
-    con = duckdb.connect(str(company.home.mirror_path))
+    """What an attacker does: open the company's mirror file directly, read-write, and change it."""
+    con = duckdb.connect(str(_shard(company).mirror_path))
     try:
         for sql in statements:
             con.execute(sql)
@@ -68,7 +71,7 @@ def company(connected_company: ConnectedCompany) -> ConnectedCompany:
 def test_cut_tail_is_reported_and_never_extended(company: ConnectedCompany) -> None:
     head = _head(company)
     _attack(company, f"DELETE FROM change_log WHERE change_id > {head.change_id - CUT}")
-    assert change_log.verify(duckdb.connect(str(company.home.mirror_path), read_only=True)).ok  # a valid chain
+    assert change_log.verify(duckdb.connect(str(_shard(company).mirror_path), read_only=True)).ok  # a valid chain
 
     code, output = _cli(company, "audit", "verify")
     assert code == 1, output
@@ -76,21 +79,21 @@ def test_cut_tail_is_reported_and_never_extended(company: ConnectedCompany) -> N
     assert "change log BROKEN" in output and missing in output, output
 
     company.simulate(10, seed=4)
-    anchors_before = home_snapshot(company.home.root / "anchors")
+    anchors_before = _shard(company).anchors_path.read_bytes()
     code, output = _cli(company, "sync")
     assert code == 1, output
     [line] = [x for x in output.splitlines() if x.startswith("Error")]
     assert f"company {company.realm_id}: refusing to extend the change log" in line and missing in line, line
     assert "Nothing was written" in line and "smartsync audit verify" in line
     assert _head(company).change_id == head.change_id - CUT  # no change id reused
-    assert home_snapshot(company.home.root / "anchors") == anchors_before
+    assert _shard(company).anchors_path.read_bytes() == anchors_before
 
 
 def test_tail_rewritten_with_recomputed_hashes_is_caught(company: ConnectedCompany) -> None:
     head = _head(company)
     # Rewrite the last change's document and recompute its content hash and row hash: the chain is
     # internally consistent again.
-    con = duckdb.connect(str(company.home.mirror_path))
+    con = duckdb.connect(str(_shard(company).mirror_path))
     try:
         con.execute(
             "UPDATE change_log SET after_json = json_object('Id', 'forged') WHERE change_id = ?", [head.change_id]
@@ -116,11 +119,11 @@ def test_tail_rewritten_with_recomputed_hashes_is_caught(company: ConnectedCompa
 def test_archive_and_dagster_catch_a_cut_when_the_anchors_are_gone_too(
     company: ConnectedCompany, tmp_path: Path
 ) -> None:
-    """The attacker also deletes the anchor files: the archive and Dagster's event log still know."""
+    """The attacker also deletes the anchor file: the archive and Dagster's event log still know."""
     home = company.home
     with MirrorDatabase(home).inspect() as con:
         head = change_log.head(con)
-        export_changes(con, home.archive_dir, after_change_id=0, through_change_id=head.change_id)
+        export_changes(con, _shard(company).archive_dir, after_change_id=0, through_change_id=head.change_id)
     # Dagster recorded the head the way a mirror materialization does.
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
@@ -137,7 +140,7 @@ def test_archive_and_dagster_catch_a_cut_when_the_anchors_are_gone_too(
         )  # fmt: skip
 
     _attack(company, f"DELETE FROM change_log WHERE change_id > {head.change_id - CUT}")
-    shutil.rmtree(home.root / "anchors")
+    _shard(company).anchors_path.unlink()
 
     code, output = _cli(company, "audit", "verify", dagster_home=dagster_home)
     assert code == 1, output
@@ -152,7 +155,7 @@ def test_verify_names_no_problem_on_an_untouched_trail_with_everything_configure
 ) -> None:
     with MirrorDatabase(company.home).inspect() as con:
         export_changes(
-            con, company.home.archive_dir, after_change_id=0, through_change_id=change_log.head(con).change_id
+            con, _shard(company).archive_dir, after_change_id=0, through_change_id=change_log.head(con).change_id
         )
     dagster_home = tmp_path / "dh"
     dagster_home.mkdir()
