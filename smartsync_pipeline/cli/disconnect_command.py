@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from smartsync_pipeline.cli.error_reporting import friendly_errors
@@ -24,3 +26,22 @@ def disconnect(realm_id: str, purge: bool, timeout: float) -> None:
     partition = unregister_realm(realm_id)
     what = "purged: data and credentials deleted" if purge else "disconnected: data kept, credentials parked"
     click.echo(f"company {realm_id} {what}" + ("; removed from the Dagster partitions" if partition else ""))
+    if purge and _forget_chain_in_dagster(realm_id):
+        click.echo("its change log's head is no longer tracked in Dagster (a new connect starts a new chain)")
+
+
+def _forget_chain_in_dagster(realm_id: str) -> bool:
+    """The purged chain leaves Dagster's audit anchors too (see ``defs.assets.change_log.forget_company``);
+    like the partition, a failure here is a warning, never a failed disconnect."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return False
+    import dagster as dg
+
+    from smartsync_pipeline.defs.assets.change_log import forget_company
+
+    try:
+        with dg.DagsterInstance.get() as instance:
+            return forget_company(instance, realm_id)
+    except Exception as exc:
+        click.echo(f"warning: Dagster still tracks the purged change log of company {realm_id} ({exc})", err=True)
+        return False

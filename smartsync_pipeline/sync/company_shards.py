@@ -81,7 +81,8 @@ def disconnect_company(home: Home, realm_id: str, *, purge: bool = False, timeou
 def _credentials(store: CompanyStore, realm_id: str, parking: os.PathLike[str], purge: bool) -> list[str]:
     """Delete (purge) or park the company's connection and token files; returns their old paths."""
     moved = []
-    for path in (store.connection_path(realm_id), store.tokens_path(realm_id)):
+    # The refresh-in-flight marker goes with the tokens it describes (see qbo/credentials.py).
+    for path in (store.connection_path(realm_id), store.tokens_path(realm_id), store.tokens(realm_id).refresh_path):
         if not path.exists():
             continue
         if purge:

@@ -103,3 +103,43 @@ def test_disconnecting_an_unknown_company_is_a_clear_error(connected_company) ->
     assert out.returncode == 1
     assert "123456789" in out.stderr and "neither connected" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_purge_then_connect_again_starts_a_new_trail_that_verifies(
+    sandbox_factory, smartsync_home, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A purged company's chain is gone with its shard; connected again, it starts a new chain at 1.
+    Dagster's event log still holds the old chain's heads: neither ``audit verify`` nor the change-log
+    asset may call the new chain a rewritten one."""
+    from smartsync_pipeline.defs.assets.change_log import ANCHORS, CHANGE_LOG_KEY, change_log as change_log_asset
+    from smartsync_pipeline.defs.resources.mirror_sync import MirrorSyncResource
+
+    dagster_home = make_dagster_home(tmp_path / "dagster_home")
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    sandbox = sandbox_factory()
+    a = ConnectedCompany(smartsync_home, sandbox)
+    home = a.home
+    resources = {"mirror_sync": MirrorSyncResource(smartsync_home=str(home.root))}
+    old = a.engine().sync(a.realm_id)
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        assert dg.materialize([change_log_asset], instance=instance, resources=resources).success
+
+    live = CompanyStore(home).tokens(a.realm_id).load().refresh_token  # the sandbox rotated the first one
+    purged = cli(home, "disconnect", "--realm", a.realm_id, "--purge")
+    assert purged.returncode == 0, purged.stderr
+    info = sandbox.info
+    connect_company(
+        home, realm_id=a.realm_id, api_base=info["api_base"], token_url=info["token_url"],
+        client_id=info["client_id"], client_secret=info["client_secret"], refresh_token=live, verify=False,
+    )  # fmt: skip
+    new = a.engine().sync(a.realm_id)
+    assert new.change_id_first == 1 and new.chain_head_hash != old.chain_head_hash
+
+    audit = cli(home, "audit", "verify")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "change log intact" in audit.stdout and "head matches the anchor" in audit.stdout
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        assert dg.materialize([change_log_asset], instance=instance, resources=resources).success
+        latest = instance.get_latest_materialization_event(CHANGE_LOG_KEY).asset_materialization
+        anchor = latest.metadata[ANCHORS].value[a.realm_id]
+    assert (anchor["head_change_id"], anchor["head_row_hash"]) == (new.change_id_last, new.chain_head_hash)

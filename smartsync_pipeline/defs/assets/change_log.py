@@ -71,6 +71,25 @@ def previous_anchors(instance: dg.DagsterInstance) -> dict[str, AuditAnchor]:
     return {realm: AuditAnchor.from_record(rec) for realm, rec in (records or {}).items()}  # type: ignore[union-attr]
 
 
+def forget_company(instance: dg.DagsterInstance, realm_id: str) -> bool:
+    """Record in Dagster's event log that a company's chain ended (``disconnect --purge`` deleted its
+    shard): a runless materialization of this asset whose ``anchors`` no longer hold the company, so a
+    new chain of the same company (ids from 1 again) is verified from its start by the next
+    materialization and ``audit verify``, not against the deleted one. False when nothing named it."""
+    anchors = previous_anchors(instance)
+    if realm_id not in anchors:
+        return False
+    records = {realm: a.as_record() for realm, a in anchors.items() if realm != realm_id}
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            asset_key=CHANGE_LOG_KEY,
+            description=f"company {realm_id} was purged: its change log is no longer tracked",
+            metadata={ANCHORS: dg.MetadataValue.json(records), "purged_company": dg.MetadataValue.text(realm_id)},
+        )
+    )
+    return True
+
+
 def recorded_heads(
     instance: dg.DagsterInstance, realm_id: str, *, since: datetime | None = None
 ) -> list[tuple[str, chain.ChainHead]]:
