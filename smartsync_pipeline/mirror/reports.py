@@ -27,7 +27,7 @@ from smartsync_pipeline.mirror.sql import fetch_one
 
 REPORT_RUN_DDL = """
 CREATE TABLE IF NOT EXISTS report_run (
-    run_seq BIGINT NOT NULL,             -- 1, 2, 3, … across all reports and companies
+    run_seq BIGINT NOT NULL,             -- 1, 2, 3, … across all reports of the mirror's company
     realm_id VARCHAR NOT NULL,
     report VARCHAR NOT NULL,             -- QBO report name: ProfitAndLoss
     period_key VARCHAR NOT NULL,         -- 2026-03 (a month), or 'current' (as of the run)
@@ -184,15 +184,6 @@ def has_report_tables(con: duckdb.DuckDBPyConnection, catalog: str = "main") -> 
         "AND table_name = 'report_run'",
     )
     return bool(row and row[0])
-
-
-def report_head(con: duckdb.DuckDBPyConnection, catalog: str = "main") -> int:
-    """The newest run's sequence number (0 when none): part of a snapshot's content key."""
-    if not has_report_tables(con, catalog):
-        return 0
-    prefix = "" if catalog == "main" else f"{catalog}."
-    row = fetch_one(con, f"SELECT coalesce(max(run_seq), 0) FROM {prefix}report_run")
-    return int(row[0]) if row else 0
 
 
 def copy_reports(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
@@ -361,7 +352,6 @@ __all__ = [
     "StoredRun",
     "copy_reports",
     "ensure_schema",
-    "report_head",
     "store_run",
     "verify_runs",
 ]

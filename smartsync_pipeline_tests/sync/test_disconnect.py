@@ -111,7 +111,8 @@ def test_purge_then_connect_again_starts_a_new_trail_that_verifies(
     """A purged company's chain is gone with its shard; connected again, it starts a new chain at 1.
     Dagster's event log still holds the old chain's heads: neither ``audit verify`` nor the change-log
     asset may call the new chain a rewritten one."""
-    from smartsync_pipeline.defs.assets.change_log import ANCHORS, CHANGE_LOG_KEY, change_log as change_log_asset
+    from smartsync_pipeline.defs.assets.change_log import ANCHORS, CHANGE_LOG_KEY
+    from smartsync_pipeline.defs.assets.change_log import change_log as change_log_asset
     from smartsync_pipeline.defs.resources.mirror_sync import MirrorSyncResource
 
     dagster_home = make_dagster_home(tmp_path / "dagster_home")
