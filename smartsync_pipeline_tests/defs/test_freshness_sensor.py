@@ -142,3 +142,34 @@ def test_sensors_need_no_duckdb_file(setup: MirrorSetup) -> None:
         assert [(r.partition_key, [k.path[-1] for k in r.asset_selection]) for r in hooks.run_requests] == [
             (setup.realms[0], ["bill"])
         ]
+
+
+def test_a_tick_looks_at_the_stale_companies_only(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """500 fresh companies and 2 stale ones (one of them not a realm partition): the tick asks the
+    fleet state index for the stale pairs and the instance about those 2 companies, never reads the
+    whole fleet's state or partition list, and requests exactly one run."""
+    from smartsync_pipeline.defs.partitions import REALMS_PARTITIONS_NAME
+    from smartsync_pipeline.defs.resources.mirror_sync import MirrorSyncResource
+    from smartsync_pipeline.home import Home
+    from smartsync_pipeline.mirror.fleet_state import FleetState
+
+    home = Home(tmp_path / "home")
+    now = datetime.now(UTC)
+    fresh = [f"f{i:04d}" for i in range(500)]
+    index = FleetState(home)
+    index.record_many([(realm, _state(realm, now)[realm]) for realm in fresh])
+    index.record_many([("s1", {}), ("gone", {})])  # never synced: due now
+    asked: list[str] = []
+    monkeypatch.setattr(FleetState, "view", lambda self: pytest.fail("read the whole fleet state"))
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(REALMS_PARTITIONS_NAME, [*fresh, "s1"])
+        real = instance.has_dynamic_partition
+        monkeypatch.setattr(instance, "has_dynamic_partition", lambda name, key: asked.append(key) or real(name, key))
+        monkeypatch.setattr(instance, "get_dynamic_partitions", lambda *a, **k: pytest.fail("listed every partition"))
+        context = dg.build_sensor_context(
+            instance=instance, resources={"mirror_sync": MirrorSyncResource(smartsync_home=str(home.root))}
+        )
+        result = mirror_freshness_enforcer(context)
+    assert isinstance(result, dg.SensorResult)
+    assert [r.partition_key for r in result.run_requests] == ["s1"]
+    assert sorted(asked) == ["gone", "s1"]
