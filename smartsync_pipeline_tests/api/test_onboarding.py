@@ -20,6 +20,7 @@ import requests
 from smartsync_pipeline.api.keys import KeyStore
 from smartsync_pipeline.api.oauth_state import StateError, StateSigner
 from smartsync_pipeline.home import Home
+from smartsync_pipeline.mirror.fleet_state import FleetState
 from smartsync_pipeline.qbo.credentials import CompanyStore
 from smartsync_pipeline.sandbox.process import SandboxProcess
 from smartsync_pipeline_tests.api.conftest import REPO, ApiServer
@@ -195,3 +196,24 @@ def test_connect_oauth_from_a_terminal(onboarding: Onboarding, tmp_path: Path, c
         assert page.status_code == 400 and "declined" in page.text
         assert proc.returncode == 1 and "declined" in err
         assert CompanyStore(Home(home)).realms() == []
+
+
+def test_onboarding_stores_through_the_connect_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The callback's store step is `smartsync connect`'s own path (qbo/connect.py): tokens stored
+    encrypted with the connection, and the company joins the fleet state index, due for a first sync."""
+    from datetime import UTC, datetime
+
+    from smartsync_pipeline.api.onboarding import store_connection
+    from smartsync_pipeline.api.settings import OAuthApp
+    from smartsync_pipeline.entities import entity_names
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    home = Home(tmp_path / "home")
+    app = OAuthApp("cid", "csecret", token_url="http://127.0.0.1:9/token", api_base="http://127.0.0.1:9/v3")
+    payload = {"access_token": "a1", "refresh_token": "r1", "expires_in": 3600, "x_refresh_token_expires_in": 86400}
+    connected = store_connection(home, app, "4620", payload, verify=False)
+    assert (connected.business_id, connected.accounts, connected.dagster_partition) == ("4620", None, False)
+    store = CompanyStore(home)
+    assert store.realms() == ["4620"] and store.tokens("4620").load().refresh_token == "r1"
+    assert store.tokens("4620").connected_with("r1")
+    assert FleetState(home).stale(datetime.now(UTC)) == {"4620": entity_names()}
