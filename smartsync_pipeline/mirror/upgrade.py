@@ -8,7 +8,9 @@ It happens on first use (any engine, snapshot store, reader or analyst session c
    upgrade with the first broken link named (re-chaining it would launder the tampering);
 2. per company, a new mirror is built beside its shard: every entity row and sync_state row of that
    company, and its change-log rows in their original order, re-chained per company (ids 1..n; each
-   row's content hash is recomputed because the id is part of it) and verified;
+   row's content hash is recomputed because the id is part of it) and verified; likewise its stored
+   report runs (``report_run``, re-chained with run_seq 1..n, checked first like the change log) and
+   their cells;
 3. the new mirrors are moved into ``realms/<realm>/mirror.duckdb`` and published;
 4. the single file moves to ``legacy/mirror-single-file.duckdb`` (0444) next to ``legacy/UPGRADE.json``,
    which maps each company's new chain to the old one (old first/last change id, old head). That move
@@ -35,6 +37,7 @@ from smartsync_pipeline.entities import ENTITIES
 from smartsync_pipeline.home import REALM_ID, Home
 from smartsync_pipeline.locking import FileLock
 from smartsync_pipeline.mirror import change_log
+from smartsync_pipeline.mirror.reports import RUN_CONTENT_FIELDS, ensure_schema, run_content_hash, verify_runs
 from smartsync_pipeline.mirror.schema import extract_sql, migrate, record_data_version
 from smartsync_pipeline.mirror.sql import fetch_one, sql_literal
 
@@ -54,6 +57,7 @@ class CompanyUpgrade:
     realm_id: str
     rows: dict[str, int] = field(default_factory=dict)
     changes: int = 0
+    report_runs: int = 0
     legacy_first_change_id: int | None = None
     legacy_last_change_id: int | None = None
     chain_head: dict[str, Any] = field(default_factory=dict)
@@ -103,6 +107,13 @@ def _upgrade(home: Home, legacy: Path) -> UpgradeReport:
                 f"the single-file mirror {legacy} cannot be split into per-company mirrors: its change log is "
                 f"broken at change {verified.first_broken} ({verified.reason}). Nothing was changed; restore "
                 "the file from a backup"
+            )
+        runs = verify_runs(con)  # the report run log is chained too: re-chaining it must not launder an edit
+        if not runs.ok:
+            raise UpgradeError(
+                f"the single-file mirror {legacy} cannot be split into per-company mirrors: its report run log "
+                f"is broken at run {runs.first_broken} ({runs.reason}). Nothing was changed; restore the file "
+                "from a backup"
             )
         realms = _realms(con)
     finally:
@@ -200,18 +211,54 @@ def _build_company(home: Home, legacy: Path, realm: str) -> tuple[CompanyUpgrade
                 "FROM legacy.change_log WHERE realm_id = ?",
                 [realm],
             )
+        if "report_run" in old:
+            result.report_runs = _copy_reports(con, realm)
         record_data_version(con, "upgrade")
         con.execute("COMMIT")
         con.execute("DETACH legacy")
         verified = change_log.verify(con)
         if not verified.ok:
             raise UpgradeError(f"company {realm}: the re-chained change log does not verify ({verified.reason})")
+        runs = verify_runs(con)
+        if not runs.ok:
+            raise UpgradeError(f"company {realm}: the re-chained report run log does not verify ({runs.reason})")
         result.chain_head = {"change_id": verified.head.change_id, "row_hash": verified.head.row_hash}
         con.execute("CHECKPOINT")
         publication = (read_state_rows(con), content_key(con), mirror_tables(con))
     finally:
         con.close()
     return result, (tmp, *publication)
+
+
+def _copy_reports(con: duckdb.DuckDBPyConnection, realm: str) -> int:
+    """The company's report runs, in their original order, re-numbered 1..n and re-chained (the run's
+    sequence number is part of its hash, as the change id is of a change), and its cells pointed at the
+    new numbers. Inside the caller's transaction; returns the number of runs."""
+    ensure_schema(con)
+    names = ", ".join(RUN_CONTENT_FIELDS)
+    old = con.execute(f"SELECT {names} FROM legacy.report_run WHERE realm_id = ? ORDER BY run_seq", [realm]).fetchall()
+    prev, renumbered = change_log.GENESIS_HASH, []
+    for seq, row in enumerate(old, start=1):
+        fields = dict(zip(RUN_CONTENT_FIELDS, row, strict=True))
+        renumbered.append((fields["run_seq"], seq))
+        fields["run_seq"] = seq
+        row_hash = change_log.chain(prev, run_content_hash(fields))
+        con.execute(
+            f"INSERT INTO report_run ({names}, prev_row_hash, row_hash) "
+            f"VALUES ({', '.join('?' for _ in RUN_CONTENT_FIELDS)}, ?, ?)",
+            [*(fields[n] for n in RUN_CONTENT_FIELDS), prev, row_hash],
+        )
+        prev = row_hash
+    if renumbered:
+        con.execute("CREATE TEMP TABLE run_renumbered (old_seq BIGINT, new_seq BIGINT)")
+        con.executemany("INSERT INTO run_renumbered VALUES (?, ?)", renumbered)
+        con.execute(
+            "INSERT INTO report_cell BY NAME SELECT c.* REPLACE (r.new_seq AS run_seq) "
+            "FROM legacy.report_cell c JOIN run_renumbered r ON r.old_seq = c.run_seq WHERE c.realm_id = ?",
+            [realm],
+        )
+        con.execute("DROP TABLE run_renumbered")
+    return len(old)
 
 
 def current_catalog(con: duckdb.DuckDBPyConnection) -> str:
@@ -240,6 +287,7 @@ def _retire_legacy(home: Home, legacy: Path, report: UpgradeReport) -> None:
             realm: {
                 "rows": c.rows,
                 "changes": c.changes,
+                "report_runs": c.report_runs,
                 "legacy_first_change_id": c.legacy_first_change_id,
                 "legacy_last_change_id": c.legacy_last_change_id,
                 "chain_head": c.chain_head,

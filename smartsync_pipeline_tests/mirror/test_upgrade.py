@@ -13,6 +13,8 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -22,6 +24,7 @@ from smartsync_pipeline.entities import ENTITIES
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.mirror import analyst, change_log, upgrade
 from smartsync_pipeline.mirror.database import MirrorDatabase
+from smartsync_pipeline.mirror.reports import ReportRun, store_run, verify_runs
 from smartsync_pipeline.sandbox.process import SandboxProcess
 from smartsync_pipeline_tests.conftest import ConnectedCompany
 from smartsync_pipeline_tests.mirror.test_snapshots import TABLES, table_digests
@@ -214,3 +217,69 @@ def test_the_single_file_mirror_upgrades_in_place_with_nothing_lost(legacy_home,
     company = ConnectedCompany.__new__(ConnectedCompany)
     company.home, company.sandbox, company.realm_id = home, sandbox, realms[0]
     assert mirror_differences(company) == {}
+
+
+def _add_report_runs(mirror: Path, realms: list[str]) -> list[tuple[str, str]]:
+    """Report runs stored in the single file the way the reports code did before shards: one run log
+    for every company (run_seq 1, 2, 3 alternating between them). Returns (realm, content hash)."""
+    con = duckdb.connect(str(mirror))
+    stored = []
+    try:
+        for i, realm in enumerate([realms[0], realms[1], realms[0]]):
+            month = date(2026, i + 1, 1)
+            run = ReportRun(
+                realm, "ProfitAndLoss", f"{month:%Y-%m}", month, month.replace(day=28), "{}", f"{i:064d}",
+                1, 1, 0, False, datetime(2026, 5, 1, 12, tzinfo=UTC), "manual",
+            )  # fmt: skip
+            cell = (month, month.replace(day=28), 1, "data", ["Income"], "Income", None, "Sales", "1", "total",
+                    "Total", None, None, f"{10 + i}.00", Decimal(f"{10 + i}.00"), None)  # fmt: skip
+            con.execute("BEGIN TRANSACTION")
+            store_run(con, run, [cell], today=date(2026, 6, 1))
+            con.execute("COMMIT")
+            stored.append((realm, run.content_hash))
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return stored
+
+
+def test_report_runs_of_the_single_file_are_split_per_company_and_re_chained(legacy_home, tmp_path):
+    source, _, realms = legacy_home
+    root = tmp_path / "home"
+    shutil.copytree(source, root, symlinks=True)
+    stored = _add_report_runs(root / "mirror.duckdb", realms)
+    home = Home(root)
+    upgrade.ensure_upgraded(home)
+    record = json.loads((root / "legacy" / "UPGRADE.json").read_text())
+    for realm in realms:
+        mine = [h for r, h in stored if r == realm]
+        with MirrorDatabase(home, realm).inspect() as new:
+            assert verify_runs(new).ok and verify_runs(new).rows_checked == len(mine)
+            assert rows(new, "SELECT run_seq, realm_id, content_hash FROM report_run ORDER BY run_seq") == [
+                (seq, realm, h) for seq, h in enumerate(mine, start=1)
+            ]
+            cells = rows(new, "SELECT c.run_seq, r.content_hash, c.amount FROM report_cell c JOIN report_run r "
+                         "USING (run_seq) ORDER BY c.run_seq")  # fmt: skip
+            assert [(seq, h) for seq, h, _ in cells] == list(enumerate(mine, start=1))
+        assert record["companies"][realm]["report_runs"] == len(mine)
+    con = analyst.connect(home)
+    try:
+        assert con.sql("SELECT realm_id, count(*) FROM report_runs GROUP BY ALL ORDER BY 1").fetchall() == sorted(
+            (realm, sum(1 for r, _ in stored if r == realm)) for realm in realms
+        )
+    finally:
+        con.close()
+
+
+def test_a_broken_single_file_report_log_stops_the_upgrade(legacy_home, tmp_path):
+    source, _, realms = legacy_home
+    root = tmp_path / "home"
+    shutil.copytree(source, root, symlinks=True)
+    _add_report_runs(root / "mirror.duckdb", realms)
+    con = duckdb.connect(str(root / "mirror.duckdb"))
+    con.execute("UPDATE report_run SET closed_period = NOT closed_period WHERE run_seq = 2")
+    con.close()
+    before = sha256(root / "mirror.duckdb")
+    with pytest.raises(upgrade.UpgradeError, match="report run log is broken at run 2"):
+        upgrade.ensure_upgraded(Home(root))
+    assert sha256(root / "mirror.duckdb") == before and Home(root).realm_ids() == []
