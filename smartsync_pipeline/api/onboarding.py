@@ -128,11 +128,17 @@ def store_connection(
 
 
 def _add_partition(realm_id: str) -> bool:
+    """The company as a Dagster partition; False (and a warning) when the instance refuses: the
+    company is connected either way, and the answer's ``dagster_partition`` says which it is."""
     try:
-        from smartsync_pipeline.defs.partitions import register_realm
+        from smartsync_pipeline.defs.partitions import PartitionRegistrationError, register_realm
     except ImportError:
         return False
-    return register_realm(realm_id)
+    try:
+        return register_realm(realm_id)
+    except PartitionRegistrationError as exc:
+        log.warning("company %s is connected, but Dagster did not take it as a partition: %s", realm_id, exc)
+        return False
 
 
 def start_first_sync(home: Home, realm_id: str, on_error: Callable[[str], None] | None = None) -> threading.Thread:

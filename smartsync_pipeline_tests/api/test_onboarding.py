@@ -217,3 +217,23 @@ def test_onboarding_stores_through_the_connect_path(tmp_path: Path, monkeypatch:
     assert store.realms() == ["4620"] and store.tokens("4620").load().refresh_token == "r1"
     assert store.tokens("4620").connected_with("r1")
     assert FleetState(home).stale(datetime.now(UTC)) == {"4620": entity_names()}
+
+
+def test_a_refusing_dagster_instance_leaves_the_onboarded_company_connected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The instance at DAGSTER_HOME cannot be opened: the company is connected all the same (its tokens
+    are spent on it) and the answer says it is not a partition, instead of a 500."""
+    from smartsync_pipeline.api.onboarding import store_connection
+    from smartsync_pipeline.api.settings import OAuthApp
+
+    broken = tmp_path / "dagster_home"
+    broken.mkdir()
+    (broken / "dagster.yaml").write_text("storage: [this is not a storage\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(broken))
+    home = Home(tmp_path / "home")
+    app = OAuthApp("cid", "csecret", token_url="http://127.0.0.1:9/token", api_base="http://127.0.0.1:9/v3")
+    payload = {"access_token": "a1", "refresh_token": "r1", "expires_in": 3600, "x_refresh_token_expires_in": 86400}
+    connected = store_connection(home, app, "4621", payload, verify=False)
+    assert (connected.business_id, connected.dagster_partition) == ("4621", False)
+    assert CompanyStore(home).realms() == ["4621"]
