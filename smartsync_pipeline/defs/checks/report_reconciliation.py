@@ -12,6 +12,10 @@ the figure (severity ERROR: the two really disagree). See README, "Reconciliatio
 
 # No `from __future__ import annotations`: Dagster resolves resource annotations at runtime.
 
+import warnings
+from collections.abc import Callable
+from typing import Any
+
 import dagster as dg
 import duckdb
 
@@ -78,10 +82,24 @@ def closed_balance_month(con: duckdb.DuckDBPyConnection, realm_id: str, comparis
     return bool(row and row[0])
 
 
+def _partitioned_check(**kwargs: Any) -> Callable[..., dg.AssetChecksDefinition]:
+    """``dg.asset_check`` with a ``partitions_def``, a preview feature in Dagster 1.13: its warning is
+    silenced here (and only here) because the result per company partition is the point (a company's
+    failure must not be hidden by another's later pass) and the Dagster family is pinned, with
+    ``test_report_checks`` running the checks for real on every upgrade."""
+
+    def decorate(fn: Callable[..., dg.AssetCheckResult]) -> dg.AssetChecksDefinition:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def.*AssetCheckSpec")
+            return dg.asset_check(**kwargs)(fn)
+
+    return decorate
+
+
 def _report_check(comparison: Comparison) -> dg.AssetChecksDefinition:
     spec = report(comparison.report)
 
-    @dg.asset_check(
+    @_partitioned_check(
         asset=REPORT_KEYS[spec.name],
         name=REPORT_RECONCILIATION_CHECK,
         partitions_def=monthly_by_realm if spec.partition == MONTHLY else realms,
