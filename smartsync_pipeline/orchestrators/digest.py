@@ -57,8 +57,9 @@ class DigestDataOrchestrator:
 def assemble(
     s: DomainServices, cash: CashPosition, ap_docs: Documents, ar_docs: Documents, history: CashFlowHistory
 ) -> dict[str, Any]:
-    """The digest as plain data: money as 2-decimal strings, provenance per part. Every AP and AR figure
-    comes from one read of open bills and one of open invoices, so they agree with each other."""
+    """The digest as plain data: money as exact Decimals (``api.money.to_json`` writes it as JSON),
+    provenance per part. Every AP and AR figure comes from one read of open bills and one of open
+    invoices, so they agree with each other."""
     today = s.bills.qbo_sync.today()
     ap, ar = ap_docs.due_totals(HORIZONS), ar_docs.due_totals(HORIZONS)
     overdue_ap, overdue_ar = ap_docs.overdue(), ar_docs.overdue()
@@ -73,19 +74,19 @@ def assemble(
     return {
         "business_id": s.business_id,
         "as_of_date": today.isoformat(),
-        "cash_on_hand": str(cash.total),
+        "cash_on_hand": cash.total,
         "bank_accounts": cash.accounts,
-        **{f"ap_due_{h}d": str(v) for h, v in ap.items()},
-        **{f"ar_due_{h}d": str(v) for h, v in ar.items()},
-        "overdue_ap": str(overdue_ap.total_balance),
-        "overdue_ar": str(overdue_ar.total_balance),
+        **{f"ap_due_{h}d": v for h, v in ap.items()},
+        **{f"ar_due_{h}d": v for h, v in ar.items()},
+        "overdue_ap": overdue_ap.total_balance,
+        "overdue_ar": overdue_ar.total_balance,
         "overdue_bills": overdue_ap.count,
         "overdue_invoices": overdue_ar.count,
-        "net_30d": str(ar[30] - ap[30]),
-        "inflows_91d": str(history.inflows),
-        "outflows_91d": str(history.outflows),
-        "weekly_net_burn": str(burn),
-        "runway_weeks": None if runway is None else str(runway),
+        "net_30d": ar[30] - ap[30],
+        "inflows_91d": history.inflows,
+        "outflows_91d": history.outflows,
+        "weekly_net_burn": burn,
+        "runway_weeks": runway,  # Decimal weeks to one place, not money
         "runway_note": (
             "cash on hand / average weekly net outflow over the last 13 weeks"
             if runway is not None
@@ -111,9 +112,7 @@ def projection(
         inflow = ar_docs.balance_due(lo, 7 * (week + 1))
         outflow = ap_docs.balance_due(lo, 7 * (week + 1))
         balance = balance + inflow - outflow
-        points.append(
-            {"week_ending": end.isoformat(), "inflow": str(inflow), "outflow": str(outflow), "cash": str(balance)}
-        )
+        points.append({"week_ending": end.isoformat(), "inflow": inflow, "outflow": outflow, "cash": balance})
     return points
 
 
