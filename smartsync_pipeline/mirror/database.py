@@ -25,9 +25,10 @@ from pathlib import Path
 
 import duckdb
 
+from smartsync_pipeline.coordination import company_lock
 from smartsync_pipeline.durable_files import install
 from smartsync_pipeline.home import Home, RealmHome
-from smartsync_pipeline.locking import FileLock, LockTimeout, describe_holders, lock_holders
+from smartsync_pipeline.locking import LockTimeout, describe_holders, lock_holders
 from smartsync_pipeline.mirror.schema import migrate
 
 _HOLDER_PID = re.compile(r"\(PID (\d+)\)")
@@ -59,9 +60,7 @@ class MirrorDatabase:
         ensure_upgraded(self.home)
         self.shard = self.home.only_realm(self.realm_id)
         self.realm_id = self.shard.realm_id
-        self.lock = FileLock(
-            self.shard.locks_dir / "write.lock", what=f"the mirror writer lock of company {self.realm_id}"
-        )
+        self.lock = company_lock(self.shard, "write", f"the mirror writer lock of company {self.realm_id}")
 
     @property
     def path(self) -> Path:

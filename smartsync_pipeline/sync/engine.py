@@ -29,9 +29,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from smartsync_pipeline.coordination import company_lock
+from smartsync_pipeline.coordination.company_locks import ExclusiveLock
 from smartsync_pipeline.entities import EntitySpec, entity, iter_entities
 from smartsync_pipeline.home import Home, RealmHome
-from smartsync_pipeline.locking import FileLock
 from smartsync_pipeline.mirror import change_log
 from smartsync_pipeline.mirror.anchors import AnchoredCommit, AnchorMismatch, AnchorStore
 from smartsync_pipeline.mirror.apply import (
@@ -141,13 +142,13 @@ class SyncEngine:
             store.load(realm_id), store.tokens(realm_id), home=self.home, throttle_budget=self.throttle_budget
         )
 
-    def realm_lock(self, realm_id: str) -> FileLock:
-        """Single flight of one company's incremental syncs."""
-        return FileLock(self.home.realm(realm_id).locks_dir / "sync.lock", what=f"the sync of company {realm_id}")
+    def realm_lock(self, realm_id: str) -> ExclusiveLock:
+        """Single flight of one company's incremental syncs (a file lock, or PostgreSQL across hosts)."""
+        return company_lock(self.home.realm(realm_id), "sync", f"the sync of company {realm_id}")
 
-    def full_lock(self, realm_id: str) -> FileLock:
+    def full_lock(self, realm_id: str) -> ExclusiveLock:
         """One full reconciliation of a company at a time; incremental syncs do not wait for it."""
-        return FileLock(self.home.realm(realm_id).locks_dir / "full.lock", what=f"the full sync of company {realm_id}")
+        return company_lock(self.home.realm(realm_id), "full", f"the full sync of company {realm_id}")
 
     def sync(
         self,

@@ -15,9 +15,9 @@ import dagster as dg
 
 from smartsync_pipeline.defs.assets.mirrors import MIRROR_KEYS
 from smartsync_pipeline.defs.partitions import realms
+from smartsync_pipeline.defs.resources.smart_reader import SmartReaderResource
 from smartsync_pipeline.orchestrators.digest import DigestDataOrchestrator
 from smartsync_pipeline.orchestrators.digest_report import to_html, to_markdown
-from smartsync_pipeline.smart.reader import SmartReader
 
 RUNWAY_DIGEST_KEY = dg.AssetKey(["reports", "runway_digest"])
 DIGEST_INPUTS = ("Account", "Bill", "Invoice", "Payment", "BillPayment", "Purchase")
@@ -36,10 +36,11 @@ def _number(value: str | None) -> dg.MetadataValue:
     "Refreshed after each sync of the company's mirrors.",
     automation_condition=dg.AutomationCondition.eager(),
 )
-def runway_digest(context: dg.AssetExecutionContext, smart_reader: SmartReader) -> dg.MaterializeResult:
+def runway_digest(context: dg.AssetExecutionContext, smart_reader: SmartReaderResource) -> dg.MaterializeResult:
     realm_id = context.partition_key
-    digest = DigestDataOrchestrator(smart_reader).get_digest_data(realm_id)
-    reports = smart_reader.home.root / "reports"
+    reader = smart_reader.reader
+    digest = DigestDataOrchestrator(reader).get_digest_data(realm_id)
+    reports = reader.home.root / "reports"
     reports.mkdir(parents=True, exist_ok=True)
     html_path = reports / f"runway-{realm_id}-{date.today().isoformat()}.html"
     html_path.write_text(to_html(digest))
