@@ -10,6 +10,9 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
+from smartsync_pipeline.entities import find_entity
+from smartsync_pipeline.qbo.credentials import CompanyStore
+from smartsync_pipeline.qbo.errors import QBOError
 from smartsync_pipeline.smart.errors import DataUnavailableError, SmartReadError, UnknownCompanyError
 from smartsync_pipeline.smart.provenance import Provenance
 from smartsync_pipeline.smart.reader import ReadResult, SmartReader
@@ -161,3 +164,42 @@ class QBOSyncService:
             columns="id, name, account_type, account_sub_type, classification, current_balance, active",
             order_by="name", max_age=max_age,
         )  # fmt: skip
+
+    # -- the whole books, as raw QBO objects ------------------------------------------------------
+
+    def mirrors(self, entity_name: str) -> bool:
+        """Whether this build mirrors ``entity_name`` (entities join the registry over time; services
+        that use every entity they can ask this instead of importing the registry)."""
+        return find_entity(entity_name) is not None
+
+    def get_objects_since(self, entity_name: str, since_days: int, *, max_age: float | None = None) -> ReadResult:
+        """Live objects of a transaction entity dated (``TxnDate``) on or after today - ``since_days``,
+        as rows of ``id, txn_date, raw`` (the full QBO JSON): for rules that read nested fields (lines,
+        account refs) of any entity, whatever typed columns it has."""
+        since = self.today() - timedelta(days=check_days(since_days, "since_days"))
+        return self.reader.read(
+            entity_name, self.realm_id, where="TRY_CAST(json_extract_string(raw, '$.TxnDate') AS DATE) >= ?",
+            params=[since], columns="id, TRY_CAST(json_extract_string(raw, '$.TxnDate') AS DATE) AS txn_date, "
+            "CAST(raw AS VARCHAR) AS raw", order_by="txn_date, id", max_age=max_age,
+        )  # fmt: skip
+
+    def get_objects(self, entity_name: str, *, max_age: float | None = None) -> ReadResult:
+        """Every live object of ``entity_name`` as rows of ``id, raw`` (the full QBO JSON)."""
+        return self.reader.read(
+            entity_name, self.realm_id, columns="id, CAST(raw AS VARCHAR) AS raw", order_by="id", max_age=max_age
+        )
+
+    def get_unapplied_payments(self, *, max_age: float | None = None) -> ReadResult:
+        """Customer payments with money not yet applied to an invoice (a credit the customer holds)."""
+        return self.reader.read(
+            "Payment", self.realm_id, where="unapplied_amt > 0",
+            columns="id, txn_date, total_amt, unapplied_amt, customer_id, customer_name", order_by="txn_date, id",
+            max_age=max_age,
+        )  # fmt: skip
+
+    def connection_name(self) -> str:
+        """The company name stored with the connection ('' when none was given or it cannot be read)."""
+        try:
+            return CompanyStore(self.reader.home).load(self.realm_id).name
+        except (QBOError, OSError, ValueError):
+            return ""
