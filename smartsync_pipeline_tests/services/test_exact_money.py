@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import urllib.request
 from datetime import date
 from decimal import Decimal
 
@@ -25,9 +24,9 @@ from smartsync_pipeline.sandbox.company import build_company
 from smartsync_pipeline.sandbox.process import SandboxProcess
 from smartsync_pipeline.services import for_business
 from smartsync_pipeline_tests.conftest import ConnectedCompany
+from smartsync_pipeline_tests.services.conftest import SEED, sandbox_objects_exact
 
 MONEY_TEXT = re.compile(r"^-?[0-9]+\.[0-9]{2}$")
-SEED = 7
 
 
 def _exact_cents(cents) -> Decimal:
@@ -59,24 +58,6 @@ def test_open_balance_of_100k_bills_equals_the_sandbox_total_cent_for_cent(tmp_p
     assert docs.rows["balance"].sum() == truth
     assert sorted(balances) == sorted(_exact_cents(c) for c in open_cents)
     assert json.loads(to_json({"total": docs.total_balance}))["total"] == format(truth, "f")
-
-
-@pytest.fixture(scope="module")
-def company(tmp_path_factory) -> ConnectedCompany:
-    sandbox = SandboxProcess.start(scale="small", seed=SEED)
-    try:
-        connected = ConnectedCompany(tmp_path_factory.mktemp("money_home"), sandbox)
-        connected.engine().sync(connected.realm_id, mode="full")
-        yield connected
-    finally:
-        sandbox.stop()
-
-
-def sandbox_objects_exact(company: ConnectedCompany, entity: str) -> dict:
-    """The sandbox's objects with every JSON number read as the Decimal it spells."""
-    url = f"{company.sandbox.control_url}/objects/{company.realm_id}/{entity}"
-    with urllib.request.urlopen(url, timeout=120) as response:
-        return json.loads(response.read(), parse_float=Decimal)
 
 
 def _amounts(value, path=""):
