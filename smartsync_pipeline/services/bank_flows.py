@@ -156,17 +156,20 @@ class BankFlowService:
         movements: list[Movement] = []
         for entity in entities:
             # One day of slack in the read: the window is "after today - days", the read "on or after".
-            result = q.get_objects_since(entity, days, max_age=max_age)
-            provenance[entity] = result.provenance
             legs = [leg for leg in CASH_LEGS if leg.entity == entity]
-            for rec in result.rows.to_dict("records"):
-                day = _as_date(rec["txn_date"])
+            result = q.get_fields_since(entity, days, _fields(legs), max_age=max_age)
+            provenance[entity] = result.provenance
+            rows = result.rows
+            if not len(rows):
+                continue
+            columns = {name: rows[name].tolist() for name in rows.columns}
+            for n, (txn_id, txn_date) in enumerate(zip(columns["id"], columns["txn_date"], strict=True)):
+                day = _as_date(txn_date)
                 if day is None or not since < day <= today:
                     continue
-                obj = json.loads(rec["raw"], parse_float=Decimal)
-                amount = sum((_leg_amount(leg, obj, banks) for leg in legs), ZERO)
+                amount = sum((_leg_amount_of_row(i, leg, columns, n, banks) for i, leg in enumerate(legs)), ZERO)
                 if amount:
-                    movements.append(Movement(day, entity, str(rec["id"]), amount))
+                    movements.append(Movement(day, entity, str(txn_id), amount))
         movements.sort(key=lambda m: (m.txn_date, m.entity, m.id))
         missing = [e for e in leg_entities() if e not in entities]
         return BankFlows(today, days, movements, entities, missing, provenance)
@@ -187,6 +190,31 @@ def _money(value: Any) -> Decimal:
         return Decimal(str(value)).quantize(CENT)
     except ArithmeticError:
         return ZERO
+
+
+def _fields(legs: list[CashLeg]) -> dict[str, str]:
+    """The JSON fields one read must return for ``legs``: account and amount per leg, or its lines."""
+    out = {}
+    for i, leg in enumerate(legs):
+        if leg.lines:
+            out[f"lines_{i}"] = leg.lines
+        else:
+            out[f"account_{i}"] = f"{leg.account}.value"
+            out[f"amount_{i}"] = leg.amount
+    return out
+
+
+def _leg_amount_of_row(i: int, leg: CashLeg, columns: dict[str, list], n: int, banks: set[str]) -> Decimal:
+    """``_leg_amount`` of row ``n`` over the fields ``_fields`` read (only lines are parsed as JSON)."""
+    if leg.lines:
+        text = columns[f"lines_{i}"][n]
+        if not isinstance(text, str):
+            return ZERO
+        return _leg_amount(leg, {leg.lines: json.loads(text, parse_float=Decimal)}, banks)
+    account = columns[f"account_{i}"][n]
+    if not isinstance(account, str) or account not in banks:
+        return ZERO
+    return leg.sign * _money(columns[f"amount_{i}"][n])
 
 
 def _leg_amount(leg: CashLeg, obj: dict[str, Any], banks: set[str]) -> Decimal:

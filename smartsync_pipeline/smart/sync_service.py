@@ -6,6 +6,7 @@ else QBO first" and carries provenance. ``AsyncView`` gives the awaitable form t
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
@@ -31,6 +32,21 @@ __all__ = [
 ]
 
 MAX_DAYS = 3650
+_PATH = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$")
+_ALIAS = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _json_path(path: str) -> str:
+    """A dotted QBO field path as a DuckDB JSON path (only names: nothing a caller could inject)."""
+    if not _PATH.match(path):
+        raise ValueError(f"not a QBO field path: {path!r}")
+    return "$." + path
+
+
+def _alias(alias: str) -> str:
+    if not _ALIAS.match(alias):
+        raise ValueError(f"not a column alias: {alias!r}")
+    return alias
 
 
 def check_days(days: Any, name: str = "days") -> int:
@@ -172,15 +188,22 @@ class QBOSyncService:
         that use every entity they can ask this instead of importing the registry)."""
         return find_entity(entity_name) is not None
 
-    def get_objects_since(self, entity_name: str, since_days: int, *, max_age: float | None = None) -> ReadResult:
-        """Live objects of a transaction entity dated (``TxnDate``) on or after today - ``since_days``,
-        as rows of ``id, txn_date, raw`` (the full QBO JSON): for rules that read nested fields (lines,
-        account refs) of any entity, whatever typed columns it has."""
+    def get_fields_since(
+        self, entity_name: str, since_days: int, fields: dict[str, str], *, max_age: float | None = None
+    ) -> ReadResult:
+        """Live objects of a transaction entity dated (``TxnDate``) on or after today - ``since_days``, as
+        rows of ``id, txn_date`` and one text column per ``fields`` entry (alias -> dotted JSON path into
+        the raw QBO object; an object or array comes back as its JSON text). For rules that read nested
+        fields (account refs, lines) of any entity, whatever typed columns it has."""
         since = self.today() - timedelta(days=check_days(since_days, "since_days"))
+        picked = ", ".join(
+            f"json_extract_string(raw, '{_json_path(path)}') AS {_alias(alias)}" for alias, path in fields.items()
+        )
+        day = "TRY_CAST(json_extract_string(raw, '$.TxnDate') AS DATE)"
         return self.reader.read(
-            entity_name, self.realm_id, where="TRY_CAST(json_extract_string(raw, '$.TxnDate') AS DATE) >= ?",
-            params=[since], columns="id, TRY_CAST(json_extract_string(raw, '$.TxnDate') AS DATE) AS txn_date, "
-            "CAST(raw AS VARCHAR) AS raw", order_by="txn_date, id", max_age=max_age,
+            entity_name, self.realm_id, where=f"{day} >= ?", params=[since],
+            columns=f"id, {day} AS txn_date" + (f", {picked}" if picked else ""), order_by="txn_date, id",
+            max_age=max_age,
         )  # fmt: skip
 
     def get_objects(self, entity_name: str, *, max_age: float | None = None) -> ReadResult:

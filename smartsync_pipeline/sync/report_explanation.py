@@ -115,14 +115,23 @@ def changes_since_sync(
     return QBOChanges(since, found, note)
 
 
+def _moves(comparison: Comparison, change: ChangedDocument, key: str) -> bool:
+    """Does this change move the figure ``key``: the document (as QBO has it, or as the mirror had it)
+    belongs to the figure, and for an edit, a field the figure depends on changed."""
+    if change.previous is None:
+        return comparison.moves(change.entity, change.doc, key)
+    if not comparison.edit_matters(change.doc, change.previous):
+        return False
+    return comparison.moves(change.entity, change.doc, key) or comparison.moves(change.entity, change.previous, key)
+
+
 def explain(result: Reconciliation, comparison: Comparison, changes: QBOChanges) -> Reconciliation:
     """``result`` with each difference naming the QBO changes that move it (or saying none does)."""
     if result.ok:
         return result
     explained: list = []
     for d in result.differences:
-        docs = [c for c in changes.documents if comparison.moves(c.entity, c.doc, d.key)
-                or (c.previous is not None and comparison.moves(c.entity, c.previous, d.key))]  # fmt: skip
+        docs = [c for c in changes.documents if _moves(comparison, c, d.key)]
         if docs:
             explained.append(replace(
                 d, documents=tuple(c.label for c in docs),

@@ -348,6 +348,11 @@ class Comparison:
     entities: tuple[str, ...]  # QBO entities whose changes move the figure (explanations ask QBO about these)
     compare: Callable[[duckdb.DuckDBPyConnection, str, str | None], Reconciliation]  # (con, realm, period_key)
     moves: Callable[[str, dict[str, Any], str], bool]  # (entity, QBO document, difference key): does it move it?
+    fields: tuple[str, ...] = ()  # an edit changing none of these top-level fields cannot move the figure
+
+    def edit_matters(self, qbo: dict[str, Any], mirror: dict[str, Any]) -> bool:
+        """Whether an edit from the mirror's copy to QBO's can move this figure at all."""
+        return not self.fields or any(qbo.get(f) != mirror.get(f) for f in self.fields)
 
     def run(self, con: duckdb.DuckDBPyConnection, realm_id: str, period_key: str | None = None) -> Reconciliation:
         return self.compare(con, realm_id, period_key)
@@ -393,6 +398,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         ("Bill", "VendorCredit", "BillPayment"),
         lambda con, realm, _period: aging_vs_report(con, realm, "payable"),
         _names_party("VendorRef"),
+        ("Balance", "DueDate", "TxnDate", "TotalAmt", "VendorRef", "Line", "RemainingCredit"),
     ),
     Comparison(
         "ar_aging", "AgedReceivables", "AR aging",
@@ -401,6 +407,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         ("Invoice", "CreditMemo", "Payment"),
         lambda con, realm, _period: aging_vs_report(con, realm, "receivable"),
         _names_party("CustomerRef"),
+        ("Balance", "DueDate", "TxnDate", "TotalAmt", "CustomerRef", "Line", "UnappliedAmt", "RemainingCredit"),
     ),
     Comparison(
         "cash", "BalanceSheet", "cash",
@@ -409,6 +416,8 @@ COMPARISONS: tuple[Comparison, ...] = (
          "JournalEntry"),
         cash_vs_balance_sheet,
         _touches_account,
+        ("CurrentBalance", "TotalAmt", "Amount", "TxnDate", "Line", "DepositToAccountRef", "AccountRef",
+         "FromAccountRef", "ToAccountRef", "CheckPayment", "CreditCardPayment", "PayType"),
     ),
     Comparison(
         "net_income", "ProfitAndLoss", "net income by month",
@@ -418,6 +427,7 @@ COMPARISONS: tuple[Comparison, ...] = (
          "JournalEntry", "Deposit"),
         lambda con, realm, period: net_income_vs_profit_and_loss(con, realm, [period] if period else None),
         _dated_in,
+        ("TxnDate", "TotalAmt", "Line"),
     ),
 )  # fmt: skip
 

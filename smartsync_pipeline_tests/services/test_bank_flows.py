@@ -72,3 +72,12 @@ def test_weeks_split_money_in_and_out_and_the_balance_walks_back():
         {"entity": "Purchase", "inflow": D("0.00"), "outflow": D("40.00"), "transactions": 1},
         {"entity": "Deposit", "inflow": D("15.00"), "outflow": D("0.00"), "transactions": 1},
     ]
+
+
+@pytest.mark.parametrize("path", ["TotalAmt') OR 1=1 --", "$.TotalAmt", "Line[0].Amount", ""])
+def test_json_field_paths_are_names_only(path):
+    from smartsync_pipeline.smart.sync_service import _json_path
+
+    with pytest.raises(ValueError, match="not a QBO field path"):
+        _json_path(path)
+    assert _json_path("CheckPayment.BankAccountRef.value") == "$.CheckPayment.BankAccountRef.value"
