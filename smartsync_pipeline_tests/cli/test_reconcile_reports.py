@@ -82,6 +82,15 @@ def test_changes_behind_the_mirrors_back_exit_1_naming_the_documents(synced: Con
     assert json.loads(run("--reports", "--months", "1", "--json").output)["ok"] is True
 
 
+def test_a_company_without_a_mirror_is_told_to_sync_first(connected_company: ConnectedCompany) -> None:
+    before = connected_company.sandbox.control("stats", method="GET")
+    result = CliRunner().invoke(cli, ["reconcile", "--reports"])
+    assert result.exit_code == 1 and "run `smartsync sync` first" in result.output, result.output
+    assert "Traceback" not in result.output
+    after = connected_company.sandbox.control("stats", method="GET")
+    assert after == before  # nothing was asked of QBO
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
