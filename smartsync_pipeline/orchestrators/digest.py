@@ -231,6 +231,11 @@ def runway_weeks(cash: Decimal, weekly_burn: Decimal) -> Decimal | None:
 def runway_method(cash: Decimal, burn: Burn, runway: Decimal | None, flows: BankFlows) -> str:
     period = f"{day_text(burn.after + timedelta(days=1))} to {day_text(flows.today)}"
     moved = f"{dollars(burn.outflow)} left the bank accounts and {dollars(burn.inflow)} came in ({period})"
+    if runway is None and not (burn.inflow or burn.outflow):
+        return (
+            f"No money moved through the bank accounts over the last {BURN_WEEKS} weeks ({period}), so there is no "
+            "burn to measure runway against."
+        )
     if runway is None:
         return (
             f"Not burning cash: over the last {BURN_WEEKS} weeks {moved}, so the bank accounts grew by "

@@ -70,3 +70,29 @@ def test_the_projection_spreads_overdue_and_leaves_out_doubtful_invoices():
     assert p.doubtful_ar == D("900.00") and p.overdue_ap == D("100.03") and p.overdue_ar == D("40.00")
     assert p.points[-1]["cash"] == D("925.97")  # 1000 + 42 - 116.03, the doubtful 900 left out
     assert spread(D("0.02"), 4) == [D("0.01"), D("0.01"), D("0.00"), D("0.00")]
+
+
+def test_runway_method_when_not_burning_and_when_nothing_moved():
+    from smartsync_pipeline.orchestrators.digest import burn_over, runway_method, runway_weeks
+    from smartsync_pipeline.services.bank_flows import BankFlows, Movement
+
+    today = date(2026, 3, 31)
+    moves = [
+        Movement(date(2026, 3, 1), "Deposit", "1", D("500.00")),
+        Movement(date(2026, 3, 2), "Purchase", "2", D("-200")),
+    ]
+    growing = BankFlows(today, 182, moves, ["Deposit", "Purchase"], [])
+    burn = burn_over(growing, today)
+    assert (burn.inflow, burn.outflow, burn.weekly) == (D("500.00"), D("200.00"), D("-23.08"))
+    assert runway_weeks(D("1000.00"), burn.weekly) is None
+    text = runway_method(D("1000.00"), burn, None, growing)
+    assert text.startswith("Not burning cash") and "grew by $300.00" in text
+    still = BankFlows(today, 182, [], [], [])
+    assert runway_method(D("0.00"), burn_over(still, today), None, still).startswith("No money moved")
+    burning = BankFlows(today, 182, [Movement(date(2026, 3, 30), "Purchase", "3", D("-1300.00"))], [], [])
+    b = burn_over(burning, today)
+    assert b.weekly == D("100.00") and runway_weeks(D("1234.00"), b.weekly) == D("12.3")
+    assert runway_weeks(D("-50.00"), b.weekly) == D("0.0")
+    assert "$1,234.00 in the bank accounts ÷ $100.00 average weekly net burn = 12.3 weeks" in runway_method(
+        D("1234.00"), b, D("12.3"), burning
+    )
