@@ -51,7 +51,7 @@ def test_a_chart_has_a_zero_line_round_money_ticks_and_exact_points():
 
 def _docs(today: date, rows: list[tuple[int, str]]) -> Documents:
     frame = pd.DataFrame(
-        [{"id": str(i), "due_date": today + timedelta(days=days), "balance": float(b)} for i, (days, b) in
+        [{"id": str(i), "due_date": today + timedelta(days=days), "balance": Decimal(b)} for i, (days, b) in
          enumerate(rows)]
     )  # fmt: skip
     prov = Provenance("mirror", "1", "Bill", None, None, 0.0, False)
@@ -63,12 +63,12 @@ def test_the_projection_spreads_overdue_and_leaves_out_doubtful_invoices():
     bills = _docs(today, [(-40, "100.03"), (0, "10.00"), (7, "5.00"), (8, "1.00")])
     invoices = _docs(today, [(-10, "40.00"), (-91, "900.00"), (3, "2.00")])
     p = project(today, D("1000.00"), bills, invoices, weeks=5)
-    assert p.points[0] == {"week": 0, "week_ending": "2026-03-02", "inflow": "0.00", "outflow": "0.00",
-                           "cash": "1000.00"}  # fmt: skip
-    assert [x["outflow"] for x in p.points[1:]] == ["40.01", "26.01", "25.01", "25.00", "0.00"]
-    assert [x["inflow"] for x in p.points[1:]] == ["12.00", "10.00", "10.00", "10.00", "0.00"]
+    assert p.points[0] == {"week": 0, "week_ending": "2026-03-02", "inflow": D("0.00"),
+                           "outflow": D("0.00"), "cash": D("1000.00")}  # fmt: skip
+    assert [x["outflow"] for x in p.points[1:]] == [D(v) for v in ("40.01", "26.01", "25.01", "25.00", "0.00")]
+    assert [x["inflow"] for x in p.points[1:]] == [D(v) for v in ("12.00", "10.00", "10.00", "10.00", "0.00")]
     assert p.doubtful_ar == D("900.00") and p.overdue_ap == D("100.03") and p.overdue_ar == D("40.00")
-    assert p.points[-1]["cash"] == "925.97"  # 1000 + 42 - 116.03, the doubtful 900 left out
+    assert p.points[-1]["cash"] == D("925.97")  # 1000 + 42 - 116.03, the doubtful 900 left out
     assert spread(D("0.02"), 4) == [D("0.01"), D("0.01"), D("0.00"), D("0.00")]
 
 
