@@ -17,9 +17,12 @@ from smartsync_pipeline.defs.fleet_sync import fleet_sync_job
 from smartsync_pipeline.defs.jobs import (
     change_log_audit_job,
     company_checks_sweep_job,
+    current_reports_job,
     fleet_freshness_job,
     mirror_sync_job,
+    monthly_reports_job,
 )
+from smartsync_pipeline.defs.report_schedules import current_reports_refresh, monthly_reports_refresh
 from smartsync_pipeline.defs.resources import RESOURCES
 from smartsync_pipeline.defs.schedules import (
     cdc_sweep,
@@ -41,8 +44,23 @@ warnings.filterwarnings("ignore", message=r"Parameter `owners` of initializer `S
 defs = dg.Definitions(
     assets=dg.load_assets_from_package_module(assets),
     asset_checks=dg.load_asset_checks_from_package_module(checks),
-    jobs=[mirror_sync_job, change_log_audit_job, company_checks_sweep_job, fleet_sync_job, fleet_freshness_job],
-    schedules=[cdc_sweep, daily_full_reconciliation, change_log_audit_hourly, weekly_company_checks_sweep],
+    jobs=[
+        mirror_sync_job,
+        change_log_audit_job,
+        company_checks_sweep_job,
+        fleet_sync_job,
+        fleet_freshness_job,
+        current_reports_job,
+        monthly_reports_job,
+    ],
+    schedules=[
+        cdc_sweep,
+        daily_full_reconciliation,
+        change_log_audit_hourly,
+        weekly_company_checks_sweep,
+        current_reports_refresh,
+        monthly_reports_refresh,
+    ],
     sensors=[mirror_freshness_enforcer, webhook_inbox, runway_digest_automation, dead_run_reaper, fleet_scheduler],
     resources=RESOURCES,
     executor=executor_from_env(),  # SMARTSYNC_EXECUTOR: Dagster's default, or Celery workers on many hosts

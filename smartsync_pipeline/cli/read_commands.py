@@ -15,7 +15,7 @@ from rich.table import Table
 from smartsync_pipeline.cli.error_reporting import friendly_errors
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.orchestrators.digest import DigestDataOrchestrator
-from smartsync_pipeline.orchestrators.digest_report import FIGURES, figure_text, fmt_money, to_html
+from smartsync_pipeline.orchestrators.digest_report import FIGURES, figure_text, fmt_money, title, to_html
 from smartsync_pipeline.services import for_business
 from smartsync_pipeline.smart.reader import SmartReader
 from smartsync_pipeline.sync.engine import resolve_realm
@@ -126,7 +126,7 @@ class BillsPage:
     "--html",
     "html_path",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="also write the digest as an HTML page with the cash projection chart",
+    help="also write the digest as an HTML page with its charts (projection, trailing burn, runway over time)",
 )
 @friendly_errors
 def digest(realm_id: str | None, max_age: float | None, as_json: bool, html_path: Path | None) -> None:
@@ -142,10 +142,12 @@ def digest(realm_id: str | None, max_age: float | None, as_json: bool, html_path
         click.echo(json.dumps(data, indent=1))
         return
     console = Console()
-    table = Table("figure", "value", title=f"Runway digest — company {realm}, as of {data['as_of_date']}")
+    table = Table("figure", "value", title=f"{title(data)}, as of {data['as_of_date']}")
     for key, label in FIGURES:
         table.add_row(label, figure_text(key, data.get(key)))
     console.print(table)
+    console.print(f"[bold]Runway[/bold]: {data['runway_method']}")
+    console.print(f"[bold]Projection[/bold]: {data['projection_method']}")
     console.print(_provenance_line(data["provenance_summary"]))
     if html_path:
-        console.print(f"HTML report with the cash projection chart: {html_path}")
+        console.print(f"HTML report with its charts: {html_path}")

@@ -190,9 +190,14 @@ def test_digest_json_matches_the_orchestrator(served: ServedHome) -> None:
 
     body = served.server.get(f"/businesses/{served.other_realm}/digest", served.keys["all"]).json()
     expected = DigestDataOrchestrator(served.reader()).get_digest_data(served.other_realm)
-    for name in ("cash_on_hand", "ap_due_30d", "ar_due_60d", "overdue_ap", "weekly_net_burn", "runway_weeks"):
+    for name in (
+        "cash_on_hand", "ap_due_30d", "ar_due_60d", "overdue_ap", "weekly_net_burn", "runway_weeks", "ap_net", "ar_net",
+        "vendor_credits", "unapplied_payments", "company_name", "runway_method", "projection_method",
+    ):  # fmt: skip
         assert body[name] == (None if expected[name] is None else str(expected[name])), name
     assert [w["cash"] for w in body["cash_projection"]] == [str(w["cash"]) for w in expected["cash_projection"]]
+    assert body["runway_history"] == expected["runway_history"] and body["burn_sources"] == expected["burn_sources"]
+    assert body["projection_low"] == expected["projection_low"]
     assert {p["entity"] for p in body["provenance"]} >= {"Account", "Bill", "Invoice", "Payment"}
 
 
