@@ -18,10 +18,11 @@ tombstone deleted after the listing was read.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -97,6 +98,30 @@ def _is_disconnected(home: Home, realm_id: str) -> bool:
         return home.realm(realm_id).disconnected_marker.exists()
     except ValueError:
         return False
+
+
+class _PhaseClock:
+    """Charges elapsed time to one phase of ``report`` at a time (the phases of one ``with`` block)."""
+
+    def __init__(self, report: SyncReport, phase: str) -> None:
+        self.report, self.phase, self.since = report, phase, time.perf_counter()
+
+    def switch(self, phase: str) -> None:
+        now = time.perf_counter()
+        if self.phase:
+            self.report.add_time(self.phase, now - self.since)
+        self.phase, self.since = phase, now
+
+    def stop(self) -> None:
+        self.switch("")
+
+    @contextmanager
+    def until_exit(self, phase: str) -> Iterator[None]:
+        """Charge the block's exit (the connection's checkpoint and close) to ``phase``."""
+        try:
+            yield
+        finally:
+            self.switch(phase)
 
 
 @dataclass
@@ -277,7 +302,7 @@ class SyncEngine:
                 report.retries = getattr(stats, "retries", 0)
 
     def _load_states(self, shard: _Shard, specs: list[EntitySpec], report: SyncReport) -> dict[str, EntityState]:
-        with shard.db.locked() as waited, shard.db.connect() as con:
+        with report.timed("states"), shard.db.locked() as waited, shard.db.connect() as con:
             report.lock_wait_seconds += waited
             return {s.name: load_state(con, shard.realm.realm_id, s) for s in specs}
 
@@ -331,7 +356,11 @@ class SyncEngine:
             results: dict[str, EntityApplyResult] = {}
             shadow = db.shadow() if fulls else nullcontext(None)
             # Exits in reverse: the connection closes (checkpointed) before the shadow replaces the mirror.
-            with report.timed("apply"), shadow as target, db.connect(target) as con:
+            # Phases: open (attach + migration), apply (rows; the change log's own share is change_log),
+            # commit (anchor lines, COMMIT, CHECKPOINT, detach).
+            clock = _PhaseClock(report, "open")
+            with shadow as target, clock.until_exit("commit"), db.connect(target) as con:
+                clock.switch("apply")
                 transaction_per_unit = target is not None
                 if not transaction_per_unit:
                     con.execute("BEGIN TRANSACTION")
@@ -356,6 +385,7 @@ class SyncEngine:
                         con.execute("BEGIN TRANSACTION")
                     if wrote:
                         record_data_version(con, "changes")
+                    clock.switch("commit")
                     anchor.intent(writer.head, report.sync_id)  # before the commit (or the shadow's rename)
                     if wrote or not transaction_per_unit:
                         con.execute("COMMIT")
@@ -367,6 +397,9 @@ class SyncEngine:
                 key = content_key(con)
                 tables = mirror_tables(con)
             anchor.done()
+            clock.stop()
+            report.add_time("apply", -writer.seconds)
+            report.add_time("change_log", writer.seconds)
             report.change_id_first = writer.first_id
             report.change_id_last = writer.head.change_id if writer.first_id else None
             report.chain_head_hash = writer.head.row_hash
