@@ -139,9 +139,10 @@ def digest_fields(digest: dict[str, Any]) -> dict[str, Any]:
     ]
     out["projection_low"] = {**digest["projection_low"], "cash": money_text(digest["projection_low"]["cash"])}
     out["runway_history"] = [
-        {**w, **{k: money_text(w[k]) for k in ("inflow", "outflow", "net_burn", "cash", "weekly_net_burn")}}
+        {**w, **{k: money_text(w[k]) for k in ("inflow", "outflow", "net_burn", "cash", "weekly_net_burn")},
+         "runway_weeks": None if w["runway_weeks"] is None else str(w["runway_weeks"])}
         for w in digest["runway_history"]
-    ]
+    ]  # fmt: skip
     out["burn_sources"] = [
         {**b, "inflow": money_text(b["inflow"]), "outflow": money_text(b["outflow"])} for b in digest["burn_sources"]
     ]

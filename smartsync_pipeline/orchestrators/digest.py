@@ -109,8 +109,9 @@ class DigestDataOrchestrator:
         return assemble(s, DigestReads(*parts))
 
 
-def money_text(value: Decimal) -> str:
-    return str(value.quantize(CENT))
+def cents(value: Decimal) -> Decimal:
+    """An amount as an exact Decimal with two places (JSON: ``smartsync_pipeline.api.money``)."""
+    return value.quantize(CENT)
 
 
 def dollars(value: Decimal) -> str:
@@ -124,8 +125,9 @@ def day_text(day: date) -> str:
 
 
 def assemble(s: DomainServices, reads: DigestReads) -> dict[str, Any]:
-    """The digest as plain data: money as 2-decimal strings, provenance per part. Every AP and AR figure
-    comes from one read of open bills and one of open invoices, so they agree with each other."""
+    """The digest as plain data: money as exact 2-place Decimals (``api.money.to_json`` writes it as
+    JSON), provenance per part. Every AP and AR figure comes from one read of open bills and one of open
+    invoices, so they agree with each other."""
     today = s.bills.qbo_sync.today()
     cash, ap_docs, ar_docs, flows, credits = reads.cash, reads.ap, reads.ar, reads.flows, reads.credits
     ap, ar = ap_docs.due_totals(HORIZONS), ar_docs.due_totals(HORIZONS)
@@ -149,40 +151,40 @@ def assemble(s: DomainServices, reads: DigestReads) -> dict[str, Any]:
         "company_name": reads.company.name,
         "company_name_source": reads.company.source,
         "as_of_date": today.isoformat(),
-        "cash_on_hand": str(cash.total),
+        "cash_on_hand": cents(cash.total),
         "bank_accounts": cash.accounts,
-        "ap_open": str(ap_docs.total_balance),
-        "vendor_credits": money_text(credits.payable.get("vendor credits", ZERO)),
-        "ap_net": money_text(ap_net),
-        "ar_open": str(ar_docs.total_balance),
-        "credit_memos": money_text(credits.receivable.get("credit memos", ZERO)),
-        "unapplied_payments": money_text(credits.receivable.get("unapplied payments", ZERO)),
-        "ar_net": money_text(ar_net),
+        "ap_open": ap_docs.total_balance,
+        "vendor_credits": cents(credits.payable.get("vendor credits", ZERO)),
+        "ap_net": cents(ap_net),
+        "ar_open": ar_docs.total_balance,
+        "credit_memos": cents(credits.receivable.get("credit memos", ZERO)),
+        "unapplied_payments": cents(credits.receivable.get("unapplied payments", ZERO)),
+        "ar_net": cents(ar_net),
         "credits_not_mirrored": credits.not_mirrored,
-        **{f"ap_due_{h}d": str(v) for h, v in ap.items()},
-        **{f"ar_due_{h}d": str(v) for h, v in ar.items()},
-        "overdue_ap": str(overdue_ap.total_balance),
-        "overdue_ar": str(overdue_ar.total_balance),
+        **{f"ap_due_{h}d": v for h, v in ap.items()},
+        **{f"ar_due_{h}d": v for h, v in ar.items()},
+        "overdue_ap": overdue_ap.total_balance,
+        "overdue_ar": overdue_ar.total_balance,
         "overdue_bills": overdue_ap.count,
         "overdue_invoices": overdue_ar.count,
-        "net_30d": str(ar[30] - ap[30]),
+        "net_30d": ar[30] - ap[30],
         "burn_window": {"after": burn.after.isoformat(), "through": today.isoformat(), "weeks": BURN_WEEKS},
-        "inflows_91d": money_text(burn.inflow),  # 91 days = BURN_WINDOW_DAYS
-        "outflows_91d": money_text(burn.outflow),
-        "weekly_net_burn": money_text(burn.weekly),
+        "inflows_91d": cents(burn.inflow),  # 91 days = BURN_WINDOW_DAYS
+        "outflows_91d": cents(burn.outflow),
+        "weekly_net_burn": cents(burn.weekly),
         "burn_sources": flows.by_entity(burn.after, today),
         "burn_entities_not_mirrored": flows.not_mirrored,
-        "runway_weeks": None if runway is None else str(runway),
+        "runway_weeks": runway,  # a Decimal of weeks to one place (not money), or None
         "runway_method": runway_method(cash.total, burn, runway, flows),
         "runway_note": RUNWAY_DEFINITION,
         "runway_history": runway_history(flows, cash.total, today),
         "top_vendors_owed": s.vendors.rank_owed(ap_docs, 5).items,
         "customers_most_overdue": s.customers.rank_overdue(overdue_ar, 5).items,
         "cash_projection": projection.points,
-        "projection_method": projection_method(projection),
+        "projection_method": projection_method(projection, credits),
         "projection_low": projection.low,
         "projected_cash_below_zero": projection.below_zero,
-        "doubtful_ar": money_text(projection.doubtful_ar),
+        "doubtful_ar": cents(projection.doubtful_ar),
         "provenance": provenance,
         "provenance_summary": _summary(provenance),
     }
@@ -229,6 +231,11 @@ def runway_weeks(cash: Decimal, weekly_burn: Decimal) -> Decimal | None:
 def runway_method(cash: Decimal, burn: Burn, runway: Decimal | None, flows: BankFlows) -> str:
     period = f"{day_text(burn.after + timedelta(days=1))} to {day_text(flows.today)}"
     moved = f"{dollars(burn.outflow)} left the bank accounts and {dollars(burn.inflow)} came in ({period})"
+    if runway is None and not (burn.inflow or burn.outflow):
+        return (
+            f"No money moved through the bank accounts over the last {BURN_WEEKS} weeks ({period}), so there is no "
+            "burn to measure runway against."
+        )
     if runway is None:
         return (
             f"Not burning cash: over the last {BURN_WEEKS} weeks {moved}, so the bank accounts grew by "
@@ -250,9 +257,9 @@ def runway_history(flows: BankFlows, cash_today: Decimal, today: date) -> list[d
         burn = burn_over(flows, end)
         runway = runway_weeks(cash, burn.weekly)
         out.append({
-            "week_ending": end.isoformat(), "inflow": money_text(week.inflow), "outflow": money_text(week.outflow),
-            "net_burn": money_text(week.net_burn), "cash": money_text(cash),
-            "weekly_net_burn": money_text(burn.weekly), "runway_weeks": None if runway is None else str(runway),
+            "week_ending": end.isoformat(), "inflow": cents(week.inflow), "outflow": cents(week.outflow),
+            "net_burn": cents(week.net_burn), "cash": cents(cash),
+            "weekly_net_burn": cents(burn.weekly), "runway_weeks": runway,
         })  # fmt: skip
     return out
 
@@ -265,14 +272,14 @@ class Projection:
     doubtful_ar: Decimal
 
     @property
-    def low(self) -> dict[str, str]:
-        lowest = min(self.points, key=lambda p: Decimal(p["cash"]))
+    def low(self) -> dict[str, Any]:
+        lowest = min(self.points, key=lambda p: p["cash"])
         return {"week_ending": lowest["week_ending"], "cash": lowest["cash"]}
 
     @property
     def below_zero(self) -> str | None:
         """The end of the first week the projected balance is below zero (None: it never is)."""
-        return next((p["week_ending"] for p in self.points if Decimal(p["cash"]) < 0), None)
+        return next((p["week_ending"] for p in self.points if p["cash"] < 0), None)
 
 
 def spread(amount: Decimal, parts: int) -> list[Decimal]:
@@ -297,7 +304,7 @@ def project(
     doubtful = ar_docs.balance_due(None, -DOUBTFUL_AFTER_DAYS - 1)
     catch_up = min(OVERDUE_SPREAD_WEEKS, weeks)
     pay_late, collect_late = spread(overdue_ap, catch_up), spread(overdue_ar, catch_up)
-    points = [{"week": 0, "week_ending": today.isoformat(), "inflow": "0.00", "outflow": "0.00", "cash": str(cash)}]
+    points = [{"week": 0, "week_ending": today.isoformat(), "inflow": ZERO, "outflow": ZERO, "cash": cents(cash)}]
     balance = cash
     for week in range(1, weeks + 1):
         lo, hi = (-1 if week == 1 else 7 * (week - 1)), 7 * week
@@ -306,12 +313,12 @@ def project(
         balance = balance + inflow - outflow
         points.append({
             "week": week, "week_ending": (today + timedelta(days=7 * week)).isoformat(),
-            "inflow": money_text(inflow), "outflow": money_text(outflow), "cash": money_text(balance),
+            "inflow": cents(inflow), "outflow": cents(outflow), "cash": cents(balance),
         })  # fmt: skip
     return Projection(points, overdue_ap, overdue_ar, doubtful)
 
 
-def projection_method(p: Projection) -> str:
+def projection_method(p: Projection, credits: Credits | None = None) -> str:
     text = (
         f"Starts at today's cash in the bank accounts; each open bill is paid and each open invoice collected in "
         f"the week it falls due. Overdue bills ({dollars(p.overdue_ap)}) and invoices up to {DOUBTFUL_AFTER_DAYS} "
@@ -325,6 +332,11 @@ def projection_method(p: Projection) -> str:
         "Spending and sales not yet in QuickBooks as bills or invoices (payroll, card spend, new sales) are not "
         "included."
     )
+    if credits is not None and (credits.payable_total or credits.receivable_total):
+        text += (
+            f" Open credits have no due date and are not scheduled: {dollars(credits.payable_total)} from vendors, "
+            f"{dollars(credits.receivable_total)} to customers (credit memos and unapplied payments)."
+        )
     below = p.below_zero
     if below:
         text += f" On these documents the balance falls below zero in the week ending {below}."

@@ -132,7 +132,7 @@ class BankFlows:
             t[0 if m.amount > 0 else 1] += abs(m.amount)
             t[2] += 1
         return [
-            {"entity": e, "inflow": str(totals[e][0]), "outflow": str(totals[e][1]), "transactions": totals[e][2]}
+            {"entity": e, "inflow": totals[e][0], "outflow": totals[e][1], "transactions": totals[e][2]}
             for e in self.entities
             if e in totals
         ]

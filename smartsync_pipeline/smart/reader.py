@@ -30,6 +30,7 @@ from smartsync_pipeline.qbo.errors import QBOError, ReauthorizationRequired
 from smartsync_pipeline.smart.errors import DataUnavailableError, UnknownCompanyError
 from smartsync_pipeline.smart.materialization import DagsterTrail
 from smartsync_pipeline.smart.provenance import Provenance, Source
+from smartsync_pipeline.smart.rows import fetch_frame
 from smartsync_pipeline.sync.engine import SyncEngine
 from smartsync_pipeline.sync.report import SyncReport
 
@@ -285,7 +286,7 @@ class SmartReader:
         reason: str = "",
     ) -> ReadResult:
         with self.snapshots().cursor(info, realm_id=req.realm_id) as (cur, used):
-            rows = cur.execute(req.sql, req.args).df()
+            rows = fetch_frame(cur, req.sql, req.args)  # money stays exact: smart/rows.py
         spec = req.spec
         as_of = used.last_sync_at(req.realm_id, spec.name)
         age = (self._now() - as_of).total_seconds() if as_of else None

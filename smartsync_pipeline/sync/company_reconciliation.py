@@ -16,6 +16,7 @@ from typing import Any
 
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.mirror.snapshots import SnapshotReader
+from smartsync_pipeline.sync.errors import SyncError
 from smartsync_pipeline.sync.report_explanation import reconcile_with_report
 from smartsync_pipeline.sync.report_reconciliation import COMPARISONS, Comparison, Reconciliation
 from smartsync_pipeline.sync.report_sync import CURRENT_KEY, ReportSync, month_key
@@ -79,6 +80,9 @@ def reconcile_reports(
     """Fetch and store the reports of ``realm_id``, then compare each with the mirror (see module doc)."""
     if months < 0:
         raise ValueError(f"months must be 0 or more, not {months}")
+    reader = SnapshotReader(home)
+    if reader.current(realm_id) is None:  # before asking QBO for anything
+        raise SyncError(f"company {realm_id} has no mirror to compare yet; run `smartsync sync` first")
     sync = ReportSync(home, client_factory=client_factory)
     periods: dict[str, list[tuple[str, str]]] = {}  # report -> [(period_key, content hash)]
     today: date | None = None
@@ -91,7 +95,6 @@ def reconcile_reports(
     for period in _months(today or date.today(), months):
         outcome = sync.run(realm_id, "ProfitAndLoss", period=period, trigger="reconcile")
         periods.setdefault("ProfitAndLoss", []).append((month_key(period[0]), outcome.run.content_hash))
-    reader = SnapshotReader(home)
     client = sync.client(realm_id)
     figures: list[ComparedFigure] = []
     try:

@@ -12,14 +12,19 @@ See ARCHITECTURE.md, "Reconciliation with QBO's reports".
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import duckdb
 
-from smartsync_pipeline.entities.registry import find_entity
-from smartsync_pipeline.sync.report_reconciliation import Comparison, Reconciliation
+from smartsync_pipeline.entities.registry import DATE, MONEY, find_entity
+from smartsync_pipeline.qbo.errors import QBOError, QueryError
+from smartsync_pipeline.sync.report_reconciliation import Comparison, Difference, Reconciliation
+
+CENT = Decimal("0.01")
 
 # The watermark is the server time of the last CDC answer; look a little further back so a change
 # committed during that answer is not missed (documents the mirror already holds are filtered out).
@@ -125,26 +130,136 @@ def _moves(comparison: Comparison, change: ChangedDocument, key: str) -> bool:
     return comparison.moves(change.entity, change.doc, key) or comparison.moves(change.entity, change.previous, key)
 
 
-def explain(result: Reconciliation, comparison: Comparison, changes: QBOChanges) -> Reconciliation:
-    """``result`` with each difference naming the QBO changes that move it (or saying none does)."""
+def _money_or_date(value: Any, col_type: str) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        if col_type == MONEY:
+            return Decimal(str(value)).quantize(CENT)
+        return date.fromisoformat(str(value)[:10])
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
+def _at(doc: dict[str, Any], path: str) -> Any:
+    value: Any = doc
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def disagreeing_documents(
+    con: duckdb.DuckDBPyConnection, client: Any, realm_id: str, comparison: Comparison, key: str
+) -> list[str]:
+    """The documents behind one figure (``key``) on which QBO and the mirror disagree, read from QBO
+    now: present on one side only, or differing in a field (raw or typed column) the figure uses."""
+    tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    named: list[str] = []
+    for spec in (s for s in (find_entity(e) for e in comparison.entities) if s is not None and s.table in tables):
+        scope = comparison.scope(spec.name, key)
+        if scope is None:
+            continue
+        try:
+            qbo = {str(d.get("Id")): d for d in client.query_all(spec.name, where=scope.where)}
+        except QueryError:  # this entity cannot be filtered that way in QBO's query language
+            continue
+        except QBOError as exc:  # QBO unreachable: say so instead of failing the whole comparison
+            named.append(f"{spec.name}: not compared, QBO did not answer ({type(exc).__name__})")
+            continue
+        typed = [c for c in spec.columns if c.type in (MONEY, DATE) and c.path.split(".")[0] in comparison.fields]
+        columns = "".join(f", {c.name}" for c in typed)
+        rows = con.execute(
+            f"SELECT id, raw{columns} FROM {spec.table} WHERE realm_id = ? AND NOT is_deleted AND "
+            f"(({scope.sql}) OR id IN (SELECT unnest(?::VARCHAR[])))",
+            [realm_id, *scope.params, list(qbo)],
+        ).fetchall()
+        mirror = {str(r[0]): (_json(r[1]), r[2:]) for r in rows}
+        for doc_id in sorted(set(qbo) | set(mirror), key=lambda i: (len(i), i)):
+            if doc_id not in mirror:
+                named.append(f"{spec.name} {doc_id} (in QBO, not in the mirror)")
+                continue
+            if doc_id not in qbo:
+                named.append(f"{spec.name} {doc_id} (in the mirror, not in QBO's {comparison.title} documents)")
+                continue
+            raw, values = mirror[doc_id]
+            what = [f"{c.name}: mirror {m} vs QBO {q}" for c, m in zip(typed, values, strict=True)
+                    if (q := _money_or_date(_at(qbo[doc_id], c.path), c.type)) != m]  # fmt: skip
+            shown = {c.path.split(".")[0] for c, m in zip(typed, values, strict=True)
+                     if _money_or_date(_at(qbo[doc_id], c.path), c.type) != m}  # fmt: skip
+            what += [f"{f} differs" for f in comparison.fields if f not in shown and qbo[doc_id].get(f) != raw.get(f)]
+            if what:
+                named.append(f"{spec.name} {doc_id} ({'; '.join(what)})")
+    return named
+
+
+LAG = "QBO changed after the mirror's last sync: `smartsync sync` brings the mirror up to date"
+STALE_REPORT = "the stored report is older than the mirror's last sync"
+DISAGREEMENT = ("no change in QBO since the mirror's last sync explains it: the mirror and QBO disagree on the "
+                "documents named (`smartsync reconcile --deep` repairs rows edited outside smartsync)")  # fmt: skip
+UNEXPLAINED = (
+    "no change in QBO since the mirror's last sync explains it, and QBO's documents behind the figure equal "
+    "the mirror's: the difference is in how the figure is derived (the mirror's documents named)"
+)
+MAX_INVESTIGATED = 10  # differing figures whose documents are compared one by one with QBO's
+
+
+def explain(
+    result: Reconciliation,
+    comparison: Comparison,
+    changes: QBOChanges,
+    investigate: Callable[[str], list[str]] | None = None,
+) -> Reconciliation:
+    """``result`` with each difference naming the QBO changes that move it; a difference no change
+    explains names what ``investigate(key)`` finds (QBO's documents vs the mirror's), else says so."""
     if result.ok:
         return result
-    explained: list = []
+    explained: list[Difference] = []
+    investigated: dict[str, list[str]] = {}
     for d in result.differences:
         docs = [c for c in changes.documents if _moves(comparison, c, d.key)]
         if docs:
             explained.append(replace(
-                d, documents=tuple(c.label for c in docs),
-                cause="QBO changed after the mirror's last sync: `smartsync sync` brings the mirror up to date",
+                d, documents=tuple(c.label for c in docs), cause=LAG,
             ))  # fmt: skip
-        elif changes.since is not None and not changes.note.startswith("could not"):
-            explained.append(replace(
-                d, cause="no change in QBO since the mirror's last sync explains it: the mirror and QBO disagree "
-                         "on the documents named",
-            ))  # fmt: skip
-        else:
+            continue
+        if changes.since is None or changes.note.startswith("could not"):
             explained.append(d)
+            continue
+        if investigate is not None and (d.key in investigated or len(investigated) < MAX_INVESTIGATED):
+            if d.key not in investigated:
+                investigated[d.key] = investigate(d.key)
+            if investigated[d.key]:
+                explained.append(replace(d, documents=tuple(investigated[d.key]), cause=DISAGREEMENT))
+                continue
+            explained.append(replace(d, cause=UNEXPLAINED))
+            continue
+        explained.append(replace(d, cause="no change in QBO since the mirror's last sync explains it"))
     return replace(result, differences=explained, note=changes.note)
+
+
+def is_lag(difference: Difference) -> bool:
+    """A difference that syncing the mirror or re-running the report will clear (not a disagreement)."""
+    return difference.cause.startswith((LAG, STALE_REPORT))
+
+
+def _stale_report(con: duckdb.DuckDBPyConnection, realm_id: str, comparison: Comparison, period_key: str | None) -> str:
+    """A cause when the stored report was fetched before the mirror's last sync of the figure's
+    entities (comparing them says nothing about either), else ""."""
+    key = period_key or ("current" if comparison.report != "ProfitAndLoss" else None)
+    fetched = con.execute(
+        "SELECT min(fetched_at) FROM (SELECT period_key, arg_max(fetched_at, run_seq) AS fetched_at FROM report_run "
+        "WHERE realm_id = ? AND report = ? AND (? IS NULL OR period_key = ?) GROUP BY period_key)",
+        [realm_id, comparison.report, key, key],
+    ).fetchone()[0]
+    names = [s.name for s in (find_entity(e) for e in comparison.entities) if s is not None]
+    synced = con.execute(
+        f"SELECT max(last_sync_at) FROM sync_state WHERE realm_id = ? AND entity IN ({', '.join('?' for _ in names)})",
+        [realm_id, *names],
+    ).fetchone()[0] if names else None  # fmt: skip
+    if fetched is None or synced is None or fetched >= synced:
+        return ""
+    return (f"{STALE_REPORT} ({comparison.report} fetched {fetched:%Y-%m-%d %H:%M:%S} UTC, mirror synced "
+            f"{synced:%Y-%m-%d %H:%M:%S} UTC): run the report again")  # fmt: skip
 
 
 def reconcile_with_report(
@@ -160,7 +275,23 @@ def reconcile_with_report(
     result = comparison.run(con, realm_id, period_key)
     if result.ok or client is None:
         return result
-    return explain(result, comparison, changes_since_sync(con, client, realm_id, comparison.entities))
+    stale = _stale_report(con, realm_id, comparison, period_key)
+    if stale:
+        return replace(result, differences=[replace(d, cause=stale) for d in result.differences],
+                       note="not looked up in QBO: " + stale)  # fmt: skip
+    changes = changes_since_sync(con, client, realm_id, comparison.entities)
+    return explain(
+        result, comparison, changes, lambda key: disagreeing_documents(con, client, realm_id, comparison, key)
+    )
 
 
-__all__ = ["CDC_MARGIN", "ChangedDocument", "QBOChanges", "changes_since_sync", "explain", "reconcile_with_report"]
+__all__ = [
+    "CDC_MARGIN",
+    "ChangedDocument",
+    "QBOChanges",
+    "changes_since_sync",
+    "disagreeing_documents",
+    "explain",
+    "is_lag",
+    "reconcile_with_report",
+]

@@ -19,7 +19,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -337,6 +337,15 @@ def documents_vs_transaction_list(con: duckdb.DuckDBPyConnection, realm_id: str,
 
 
 @dataclass(frozen=True)
+class Scope:
+    """The documents of one entity behind one figure, as a QBO query filter and as SQL over the mirror."""
+
+    where: tuple[tuple[str, str, str], ...]  # QBO query conditions (field, op, value), checked by the builder
+    sql: str  # predicate on the mirror table (``raw``, ``id``), with ``?`` for ``params``
+    params: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class Comparison:
     """One figure checked against one QBO report: the asset check on that report's asset and
     ``smartsync reconcile --reports`` both iterate over ``COMPARISONS``."""
@@ -349,6 +358,7 @@ class Comparison:
     compare: Callable[[duckdb.DuckDBPyConnection, str, str | None], Reconciliation]  # (con, realm, period_key)
     moves: Callable[[str, dict[str, Any], str], bool]  # (entity, QBO document, difference key): does it move it?
     fields: tuple[str, ...] = ()  # an edit changing none of these top-level fields cannot move the figure
+    scope: Callable[[str, str], Scope | None] = lambda entity, key: None  # (entity, difference key)
 
     def edit_matters(self, qbo: dict[str, Any], mirror: dict[str, Any]) -> bool:
         """Whether an edit from the mirror's copy to QBO's can move this figure at all."""
@@ -390,6 +400,29 @@ def _touches_account(entity: str, doc: dict[str, Any], key: str) -> bool:
     return str(doc.get("Id")) == key if entity == "Account" else key in _account_refs(doc)
 
 
+def _party_scope(ref: str) -> Callable[[str, str], Scope | None]:
+    def scope(entity: str, key: str) -> Scope | None:
+        if not key.isdigit():
+            return None
+        return Scope(((ref, "=", key),), f"raw->>'$.{ref}.value' = ?", (key,))
+
+    return scope
+
+
+def _month_scope(entity: str, key: str) -> Scope | None:
+    try:
+        first = date.fromisoformat(f"{key}-01")
+    except ValueError:
+        return None
+    last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    return Scope((("TxnDate", ">=", first.isoformat()), ("TxnDate", "<=", last.isoformat())),
+                 "TRY_CAST(raw->>'$.TxnDate' AS DATE) BETWEEN ? AND ?", (first, last))  # fmt: skip
+
+
+def _account_scope(entity: str, key: str) -> Scope | None:
+    return Scope((("Id", "=", key),), "id = ?", (key,)) if entity == "Account" and key.isdigit() else None
+
+
 COMPARISONS: tuple[Comparison, ...] = (
     Comparison(
         "ap_aging", "AgedPayables", "AP aging",
@@ -399,6 +432,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         lambda con, realm, _period: aging_vs_report(con, realm, "payable"),
         _names_party("VendorRef"),
         ("Balance", "DueDate", "TxnDate", "TotalAmt", "VendorRef", "Line", "RemainingCredit"),
+        _party_scope("VendorRef"),
     ),
     Comparison(
         "ar_aging", "AgedReceivables", "AR aging",
@@ -408,6 +442,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         lambda con, realm, _period: aging_vs_report(con, realm, "receivable"),
         _names_party("CustomerRef"),
         ("Balance", "DueDate", "TxnDate", "TotalAmt", "CustomerRef", "Line", "UnappliedAmt", "RemainingCredit"),
+        _party_scope("CustomerRef"),
     ),
     Comparison(
         "cash", "BalanceSheet", "cash",
@@ -418,6 +453,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         _touches_account,
         ("CurrentBalance", "TotalAmt", "Amount", "TxnDate", "Line", "DepositToAccountRef", "AccountRef",
          "FromAccountRef", "ToAccountRef", "CheckPayment", "CreditCardPayment", "PayType"),
+        _account_scope,
     ),
     Comparison(
         "net_income", "ProfitAndLoss", "net income by month",
@@ -428,6 +464,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         lambda con, realm, period: net_income_vs_profit_and_loss(con, realm, [period] if period else None),
         _dated_in,
         ("TxnDate", "TotalAmt", "Line"),
+        _month_scope,
     ),
 )  # fmt: skip
 
@@ -446,6 +483,7 @@ __all__ = [
     "Difference",
     "MissingReportError",
     "Reconciliation",
+    "Scope",
     "aging_vs_report",
     "cash_vs_balance_sheet",
     "comparison_for",

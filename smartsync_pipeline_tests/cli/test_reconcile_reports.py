@@ -9,10 +9,13 @@ import json
 from datetime import date, timedelta
 
 import click
+import duckdb
 import pytest
 from click.testing import CliRunner
 
 from smartsync_pipeline.cli.main import cli
+from smartsync_pipeline.mirror.database import MirrorDatabase
+from smartsync_pipeline.mirror.schema import record_data_version
 from smartsync_pipeline.qbo.client import QBOClient
 from smartsync_pipeline.qbo.credentials import CompanyStore
 from smartsync_pipeline.sync.report_reconciliation import COMPARISONS
@@ -82,6 +85,15 @@ def test_changes_behind_the_mirrors_back_exit_1_naming_the_documents(synced: Con
     assert json.loads(run("--reports", "--months", "1", "--json").output)["ok"] is True
 
 
+def test_a_company_without_a_mirror_is_told_to_sync_first(connected_company: ConnectedCompany) -> None:
+    before = connected_company.sandbox.control("stats", method="GET")
+    result = CliRunner().invoke(cli, ["reconcile", "--reports"])
+    assert result.exit_code == 1 and "run `smartsync sync` first" in result.output, result.output
+    assert "Traceback" not in result.output
+    after = connected_company.sandbox.control("stats", method="GET")
+    assert after == before  # nothing was asked of QBO
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -94,3 +106,36 @@ def test_changes_behind_the_mirrors_back_exit_1_naming_the_documents(synced: Con
 def test_bad_combinations_are_refused(args: tuple[str, ...], message: str) -> None:
     result = CliRunner().invoke(cli, ["reconcile", *args])
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_a_mirror_edited_behind_the_engines_back_is_a_disagreement_naming_its_documents(
+    synced: ConnectedCompany,
+) -> None:
+    """No change in QBO explains it: the mirror's own documents behind the figure are named, and
+    `reconcile --deep` (which repairs content at the same SyncToken) makes the figures equal again."""
+    with MirrorDatabase(synced.home).inspect() as con:
+        bill_id, vendor_id, balance = con.execute(
+            "SELECT id, vendor_id, balance FROM bill WHERE balance > 0 AND NOT is_deleted ORDER BY id_key LIMIT 1"
+        ).fetchone()
+    con = duckdb.connect(str(synced.home.realm(synced.realm_id).mirror_path))
+    try:
+        con.execute("UPDATE bill SET balance = 0 WHERE id = ?", [bill_id])
+        # A writer the change log does not describe (kind "other"): the next snapshot is a full copy, so
+        # the edit reaches what readers and the comparison see.
+        record_data_version(con, "other")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+
+    doc = json.loads(run("--reports", "--months", "0", "--json", exit_code=1).output)
+    rows = {r["comparison"]: r for r in doc["comparisons"]}
+    assert not rows["ap_aging"]["ok"] and rows["ar_aging"]["ok"] and rows["cash"]["ok"]
+    assert rows["net_income"]["ok"]  # a balance moves the aging, not income
+    diffs = [d for d in rows["ap_aging"]["differences"] if d["column"] == "Total"]
+    assert [(d["key"], d["difference"]) for d in diffs] == [(vendor_id, str(-balance))]
+    # QBO's documents of that vendor, read now and compared one by one, name the edited bill and field.
+    assert diffs[0]["documents"] == [f"Bill {bill_id} (balance: mirror 0.00 vs QBO {balance})"]
+    assert "the mirror and QBO disagree" in diffs[0]["cause"]
+
+    assert CliRunner().invoke(cli, ["reconcile", "--deep"]).exit_code == 1  # repaired (and reported)
+    assert json.loads(run("--reports", "--months", "0", "--json").output)["ok"] is True

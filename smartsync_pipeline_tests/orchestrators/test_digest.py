@@ -205,7 +205,7 @@ def test_the_projection_starts_at_todays_cash_and_spreads_overdue_items(company,
     expected = independent_figures(company, today)
     points = d["cash_projection"]
     assert len(points) == PROJECTION_WEEKS + 1
-    assert points[0] == {"week": 0, "week_ending": d["as_of_date"], "inflow": "0.00", "outflow": "0.00",
+    assert points[0] == {"week": 0, "week_ending": d["as_of_date"], "inflow": D("0.00"), "outflow": D("0.00"),
                          "cash": d["cash_on_hand"]}  # fmt: skip
     ap, ar = expected["_ap"], expected["_ar"]
     horizon = today + timedelta(days=7 * PROJECTION_WEEKS)

@@ -51,7 +51,7 @@ def test_a_chart_has_a_zero_line_round_money_ticks_and_exact_points():
 
 def _docs(today: date, rows: list[tuple[int, str]]) -> Documents:
     frame = pd.DataFrame(
-        [{"id": str(i), "due_date": today + timedelta(days=days), "balance": float(b)} for i, (days, b) in
+        [{"id": str(i), "due_date": today + timedelta(days=days), "balance": Decimal(b)} for i, (days, b) in
          enumerate(rows)]
     )  # fmt: skip
     prov = Provenance("mirror", "1", "Bill", None, None, 0.0, False)
@@ -63,10 +63,50 @@ def test_the_projection_spreads_overdue_and_leaves_out_doubtful_invoices():
     bills = _docs(today, [(-40, "100.03"), (0, "10.00"), (7, "5.00"), (8, "1.00")])
     invoices = _docs(today, [(-10, "40.00"), (-91, "900.00"), (3, "2.00")])
     p = project(today, D("1000.00"), bills, invoices, weeks=5)
-    assert p.points[0] == {"week": 0, "week_ending": "2026-03-02", "inflow": "0.00", "outflow": "0.00",
-                           "cash": "1000.00"}  # fmt: skip
-    assert [x["outflow"] for x in p.points[1:]] == ["40.01", "26.01", "25.01", "25.00", "0.00"]
-    assert [x["inflow"] for x in p.points[1:]] == ["12.00", "10.00", "10.00", "10.00", "0.00"]
+    assert p.points[0] == {"week": 0, "week_ending": "2026-03-02", "inflow": D("0.00"),
+                           "outflow": D("0.00"), "cash": D("1000.00")}  # fmt: skip
+    assert [x["outflow"] for x in p.points[1:]] == [D(v) for v in ("40.01", "26.01", "25.01", "25.00", "0.00")]
+    assert [x["inflow"] for x in p.points[1:]] == [D(v) for v in ("12.00", "10.00", "10.00", "10.00", "0.00")]
     assert p.doubtful_ar == D("900.00") and p.overdue_ap == D("100.03") and p.overdue_ar == D("40.00")
-    assert p.points[-1]["cash"] == "925.97"  # 1000 + 42 - 116.03, the doubtful 900 left out
+    assert p.points[-1]["cash"] == D("925.97")  # 1000 + 42 - 116.03, the doubtful 900 left out
     assert spread(D("0.02"), 4) == [D("0.01"), D("0.01"), D("0.00"), D("0.00")]
+
+
+def test_runway_method_when_not_burning_and_when_nothing_moved():
+    from smartsync_pipeline.orchestrators.digest import burn_over, runway_method, runway_weeks
+    from smartsync_pipeline.services.bank_flows import BankFlows, Movement
+
+    today = date(2026, 3, 31)
+    moves = [
+        Movement(date(2026, 3, 1), "Deposit", "1", D("500.00")),
+        Movement(date(2026, 3, 2), "Purchase", "2", D("-200")),
+    ]
+    growing = BankFlows(today, 182, moves, ["Deposit", "Purchase"], [])
+    burn = burn_over(growing, today)
+    assert (burn.inflow, burn.outflow, burn.weekly) == (D("500.00"), D("200.00"), D("-23.08"))
+    assert runway_weeks(D("1000.00"), burn.weekly) is None
+    text = runway_method(D("1000.00"), burn, None, growing)
+    assert text.startswith("Not burning cash") and "grew by $300.00" in text
+    still = BankFlows(today, 182, [], [], [])
+    assert runway_method(D("0.00"), burn_over(still, today), None, still).startswith("No money moved")
+    burning = BankFlows(today, 182, [Movement(date(2026, 3, 30), "Purchase", "3", D("-1300.00"))], [], [])
+    b = burn_over(burning, today)
+    assert b.weekly == D("100.00") and runway_weeks(D("1234.00"), b.weekly) == D("12.3")
+    assert runway_weeks(D("-50.00"), b.weekly) == D("0.0")
+    assert "$1,234.00 in the bank accounts ÷ $100.00 average weekly net burn = 12.3 weeks" in runway_method(
+        D("1234.00"), b, D("12.3"), burning
+    )
+
+
+def test_the_projection_method_names_its_rules_and_the_unscheduled_credits():
+    from smartsync_pipeline.orchestrators.digest import projection_method
+    from smartsync_pipeline.services import Credits
+
+    today = date(2026, 3, 2)
+    p = project(today, D("10.00"), _docs(today, [(-3, "50.00")]), _docs(today, [(-200, "7.00")]), weeks=5)
+    text = projection_method(p, Credits({"vendor credits": D("12.50")}, {"credit memos": D("3.00")}, []))
+    assert "Overdue bills ($50.00)" in text and "over the first 4 weeks" in text
+    assert "more than 90 days late ($7.00) are left out as doubtful" in text
+    assert "$12.50 from vendors, $3.00 to customers" in text
+    assert f"falls below zero in the week ending {p.below_zero}" in text and p.below_zero == "2026-03-09"
+    assert "Open credits" not in projection_method(p, Credits({}, {"unapplied payments": D("0.00")}, []))

@@ -69,8 +69,8 @@ def test_weeks_split_money_in_and_out_and_the_balance_walks_back():
     assert flows.weeks(2)[0].inflow == D("100.00")
     assert flows.net_since(date(2026, 3, 24)) == D("-25.00")
     assert flows.by_entity(date(2026, 3, 24), today) == [
-        {"entity": "Purchase", "inflow": "0.00", "outflow": "40.00", "transactions": 1},
-        {"entity": "Deposit", "inflow": "15.00", "outflow": "0.00", "transactions": 1},
+        {"entity": "Purchase", "inflow": D("0.00"), "outflow": D("40.00"), "transactions": 1},
+        {"entity": "Deposit", "inflow": D("15.00"), "outflow": D("0.00"), "transactions": 1},
     ]
 
 

@@ -44,3 +44,20 @@ def test_created_and_deleted_documents_and_bank_accounts() -> None:
     assert cash.documents == (created.label,) and cash.cause.startswith("QBO changed")
     assert _explain("net_income", "2026-10", created, deleted).documents == (deleted.label,)
     assert _explain("net_income", "2026-11", created, deleted).documents == (created.label,)
+
+
+def test_what_no_change_explains_is_looked_up_in_qbo_once_per_figure() -> None:
+    asked: list[str] = []
+
+    def investigate(key: str) -> list[str]:
+        asked.append(key)
+        return ["Bill 1 (balance: mirror 0.00 vs QBO 5.00)"] if key == "56" else []
+
+    differences = [Difference(k, k, column, Decimal("1"), Decimal("2"), (f"Bill {k}",))
+                   for k, column in (("56", "Total"), ("56", "Current"), ("31", "Total"))]  # fmt: skip
+    result = Reconciliation("AP aging", "1", None, Decimal("3"), Decimal("6"), differences)
+    since = datetime(2026, 11, 1, tzinfo=UTC)
+    out = explain(result, BY_NAME["ap_aging"], QBOChanges(since, [], "note"), investigate).differences
+    assert asked == ["56", "31"]
+    assert [d.documents for d in out] == [("Bill 1 (balance: mirror 0.00 vs QBO 5.00)",)] * 2 + [("Bill 31",)]
+    assert "disagree" in out[0].cause and "how the figure is derived" in out[2].cause
