@@ -39,24 +39,13 @@ def describe_sync(report: Any) -> str:
 
 def _record_backfill(report: Any) -> int:
     """Show the CLI backfill in Dagster as materializations of each mirror partition."""
-    if not os.environ.get("DAGSTER_HOME"):
-        return 0
-    import dagster as dg
+    from smartsync_pipeline.smart.materialization import DagsterTrail
 
-    from smartsync_pipeline.entities import entity
-    from smartsync_pipeline.smart.materialization import materialization_metadata
-
-    with dg.DagsterInstance.get() as instance:
-        for name in report.entities:
-            instance.report_runless_asset_event(
-                dg.AssetMaterialization(
-                    asset_key=dg.AssetKey(["qbo", entity(name).table]),
-                    partition=report.realm_id,
-                    metadata=materialization_metadata(report, name, report.entities[name].mode),
-                    tags={"smartsync/trigger": report.trigger},
-                )
-            )
-    return len(report.entities)
+    trail = DagsterTrail()
+    try:
+        return trail.record(report, requested_mode="auto")
+    finally:
+        trail.close()
 
 
 def _audit_run(realm_id: str) -> tuple[bool, str]:
@@ -143,10 +132,11 @@ def demo(scale: str, seed: int, port: int, operations: int) -> None:
     reader = SmartReader(smartsync_home=str(home.root))
     console.print("\n[bold]3. The runway digest[/bold] (served from the mirror: it is fresh)")
     digest = DigestDataOrchestrator(reader).get_digest_data(realm)
-    table = Table("figure", "value")
+    table = Table("figure", "value", title=digest["company_name"])
     for key, label in FIGURES:
         table.add_row(label, figure_text(key, digest.get(key)))
     console.print(table)
+    console.print(f"   runway: {digest['runway_method']}")
     p = digest["provenance_summary"]
     console.print(f"   provenance: source {p['source']}, oldest data {p['age_seconds']} s old, stale: {p['stale']}")
 

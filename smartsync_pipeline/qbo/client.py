@@ -40,7 +40,7 @@ from smartsync_pipeline.qbo.errors import (
 )
 from smartsync_pipeline.qbo.oauth import OAuthSession
 from smartsync_pipeline.qbo.query import MAX_PAGE, Query, entity_of, entity_spec
-from smartsync_pipeline.qbo.rate_limit import RealmRateLimiter
+from smartsync_pipeline.qbo.rate_limit import RealmRateLimiter, realm_limiter
 from smartsync_pipeline.qbo.responses import (
     CDCEntityChanges,
     CDCResult,
@@ -109,7 +109,7 @@ class QBOClient:
             backoff_cap=backoff_cap,
             throttle_budget=throttle_budget,
         )
-        self.limiter = limiter or RealmRateLimiter(connection.realm_id, home=home)
+        self.limiter = limiter or realm_limiter(connection.realm_id, home=home)
         self._own_session = session is None
         self.http = session or self._new_session(self.limiter.max_concurrent)
         self._oauth = OAuthSession(connection, token_store, self.http)

@@ -19,9 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import dagster as dg
 import pandas as pd
-from pydantic import Field, PrivateAttr
 
 from smartsync_pipeline.entities import EntitySpec, entity
 from smartsync_pipeline.home import Home
@@ -30,8 +28,9 @@ from smartsync_pipeline.mirror.snapshots import SnapshotInfo, SnapshotReader
 from smartsync_pipeline.qbo.credentials import CompanyStore
 from smartsync_pipeline.qbo.errors import QBOError, ReauthorizationRequired
 from smartsync_pipeline.smart.errors import DataUnavailableError, UnknownCompanyError
-from smartsync_pipeline.smart.materialization import materialization_metadata
+from smartsync_pipeline.smart.materialization import DagsterTrail
 from smartsync_pipeline.smart.provenance import Provenance, Source
+from smartsync_pipeline.smart.rows import fetch_frame
 from smartsync_pipeline.sync.engine import SyncEngine
 from smartsync_pipeline.sync.report import SyncReport
 
@@ -73,40 +72,64 @@ def _default_home() -> str:
     return os.environ.get("SMARTSYNC_HOME", ".smartsync")
 
 
-class SmartReader(dg.ConfigurableResource):
-    """Reads business data from the mirror when it is fresh enough, refreshing it from QBO when not."""
+class SmartReader:
+    """Reads business data from the mirror when it is fresh enough, refreshing it from QBO when not.
 
-    smartsync_home: str = Field(default_factory=_default_home, description="SMARTSYNC_HOME of the mirror")
-    stale_if_error_seconds: float = Field(
-        default=6 * 3600.0,
-        description="when QBO fails, serve mirror data (flagged stale) if it is at most this old",
-    )
-    stale_while_revalidate: bool = Field(
-        default=False, description="answer stale data at once (flagged) and refresh in the background"
-    )
-    refresh_wait_seconds: float = Field(
-        default=30.0,
-        gt=0,
-        description="longest wait for another process's refresh or sync of the same company (a Dagster run "
-        "syncing through a throttle storm can hold it for minutes); then stale-if-error decides",
-    )
-    refresh_throttle_seconds: float = Field(
-        default=15.0,
-        ge=0,
-        description="longest wait out of QBO throttling (429) per call during an on-demand refresh; "
-        "after it the refresh fails and stale-if-error decides (syncs wait up to 60 s)",
-    )
-    record_in_dagster: bool = Field(
-        default=True, description="record on-demand refreshes as materializations when DAGSTER_HOME is set"
-    )
+    A plain object (no Dagster): the definitions wrap it in ``defs/resources/smart_reader.py``. It owns
+    what it opens (snapshot connections, the engine, the background refresh threads, the Dagster trail)
+    and releases them in ``close()``; one reader per process serves every company and thread.
+    """
 
-    _snapshots: SnapshotReader | None = PrivateAttr(default=None)
-    _engine: SyncEngine | None = PrivateAttr(default=None)
-    _clock: Callable[[], datetime] | None = PrivateAttr(default=None)
-    _instance: Any = PrivateAttr(default=None)
-    _init_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-    _realms: tuple[float, frozenset[str]] = PrivateAttr(default=(-1.0, frozenset()))
-    _stats: dict[str, int] = PrivateAttr(default_factory=dict)
+    def __init__(
+        self,
+        smartsync_home: str | os.PathLike[str] | None = None,
+        *,
+        stale_if_error_seconds: float = 6 * 3600.0,
+        stale_while_revalidate: bool = False,
+        refresh_wait_seconds: float = 30.0,
+        refresh_throttle_seconds: float = 15.0,
+        record_in_dagster: bool = True,
+    ) -> None:
+        """``smartsync_home``: SMARTSYNC_HOME of the mirror (default: the environment's, or ./.smartsync).
+        ``stale_if_error_seconds``: when QBO fails, serve mirror data (flagged stale) if it is at most this
+        old. ``stale_while_revalidate``: answer stale data at once (flagged) and refresh in the background.
+        ``refresh_wait_seconds``: longest wait for another process's refresh or sync of the same company;
+        then stale-if-error decides. ``refresh_throttle_seconds``: longest wait out of QBO throttling (429)
+        per call during an on-demand refresh. ``record_in_dagster``: record on-demand refreshes as
+        materializations when DAGSTER_HOME is set."""
+        self.smartsync_home = str(smartsync_home) if smartsync_home else _default_home()
+        self.stale_if_error_seconds = _number(stale_if_error_seconds, "stale_if_error_seconds", minimum=0)
+        self.stale_while_revalidate = bool(stale_while_revalidate)
+        self.refresh_wait_seconds = _number(refresh_wait_seconds, "refresh_wait_seconds", minimum=0, open_min=True)
+        self.refresh_throttle_seconds = _number(refresh_throttle_seconds, "refresh_throttle_seconds", minimum=0)
+        self.record_in_dagster = bool(record_in_dagster)
+        self._snapshots: SnapshotReader | None = None
+        self._engine: SyncEngine | None = None
+        self._clock: Callable[[], datetime] | None = None
+        self._trail = DagsterTrail()
+        self._init_lock = threading.Lock()
+        self._realms: tuple[float, frozenset[str]] = (-1.0, frozenset())
+        self._stats: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"SmartReader(smartsync_home={self.smartsync_home!r}, refresh_wait_seconds={self.refresh_wait_seconds}, "
+            f"stale_if_error_seconds={self.stale_if_error_seconds})"
+        )
+
+    def __enter__(self) -> SmartReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release what this reader opened: snapshot connections and the Dagster instance."""
+        with self._init_lock:
+            snapshots, self._snapshots = self._snapshots, None
+        if snapshots is not None:
+            snapshots.close()
+        self._trail.close()
 
     # -- wiring ----------------------------------------------------------------------------------
 
@@ -260,7 +283,7 @@ class SmartReader(dg.ConfigurableResource):
         reason: str = "",
     ) -> ReadResult:
         with self.snapshots().cursor(info, realm_id=req.realm_id) as (cur, used):
-            rows = cur.execute(req.sql, req.args).df()
+            rows = fetch_frame(cur, req.sql, req.args)  # money stays exact: smart/rows.py
         spec = req.spec
         as_of = used.last_sync_at(req.realm_id, spec.name)
         age = (self._now() - as_of).total_seconds() if as_of else None
@@ -314,28 +337,18 @@ class SmartReader(dg.ConfigurableResource):
 
     def _record(self, report: SyncReport, spec: EntitySpec) -> None:
         """Show the on-demand refresh in Dagster beside scheduled ones; never fail the read for it."""
-        if not self.record_in_dagster or not os.environ.get("DAGSTER_HOME") or spec.name not in report.entities:
-            return
-        try:
-            if self._instance is None:
-                self._instance = dg.DagsterInstance.get()
-            self._instance.report_runless_asset_event(
-                dg.AssetMaterialization(
-                    asset_key=dg.AssetKey(["qbo", spec.table]),
-                    partition=report.realm_id,
-                    metadata=materialization_metadata(report, spec.name, "auto"),
-                    tags={"smartsync/trigger": "on_demand"},
-                )
-            )
-        except Exception as exc:
-            log.warning("could not record the on-demand refresh in Dagster: %s", exc)
+        if self.record_in_dagster and spec.name in report.entities:
+            self._trail.record_quietly(report, [spec.name], requested_mode="auto")
 
 
-def _number(value: Any, name: str) -> float:
+def _number(value: Any, name: str, *, minimum: float | None = None, open_min: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{name} must be a number of seconds, got {value!r}")
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number of seconds, got {value!r}")
+    if minimum is not None and (value < minimum or (open_min and value == minimum)):
+        bound = "greater than" if open_min else "at least"
+        raise ValueError(f"{name} must be {bound} {minimum:g} seconds, got {value!r}")
     return float(value)
 
 

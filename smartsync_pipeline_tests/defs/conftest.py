@@ -24,9 +24,9 @@ from smartsync_pipeline.defs.checks.freshness import mirror_freshness
 from smartsync_pipeline.defs.checks.reconciliation import mirror_reconciliation
 from smartsync_pipeline.defs.checks.unique_ids import mirror_unique_ids
 from smartsync_pipeline.defs.resources import MirrorSyncResource
+from smartsync_pipeline.defs.resources.smart_reader import SmartReaderResource
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.sandbox.process import SandboxProcess
-from smartsync_pipeline.smart.reader import SmartReader
 from smartsync_pipeline_tests.conftest import ConnectedCompany
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -68,7 +68,7 @@ class MirrorSetup:
     def resources(self) -> dict[str, Any]:
         return {
             "mirror_sync": MirrorSyncResource(smartsync_home=str(self.home.root)),
-            "smart_reader": SmartReader(smartsync_home=str(self.home.root)),
+            "smart_reader": SmartReaderResource(smartsync_home=str(self.home.root)),
         }
 
     def definitions(self) -> dg.Definitions:
