@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 
 from smartsync_pipeline.entities.registry import DATE, MONEY, find_entity
-from smartsync_pipeline.qbo.errors import QueryError
+from smartsync_pipeline.qbo.errors import QBOError, QueryError
 from smartsync_pipeline.sync.report_reconciliation import Comparison, Difference, Reconciliation
 
 CENT = Decimal("0.01")
@@ -162,6 +162,9 @@ def disagreeing_documents(
         try:
             qbo = {str(d.get("Id")): d for d in client.query_all(spec.name, where=scope.where)}
         except QueryError:  # this entity cannot be filtered that way in QBO's query language
+            continue
+        except QBOError as exc:  # QBO unreachable: say so instead of failing the whole comparison
+            named.append(f"{spec.name}: not compared, QBO did not answer ({type(exc).__name__})")
             continue
         typed = [c for c in spec.columns if c.type in (MONEY, DATE) and c.path.split(".")[0] in comparison.fields]
         columns = "".join(f", {c.name}" for c in typed)

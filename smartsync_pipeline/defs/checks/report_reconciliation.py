@@ -123,7 +123,10 @@ def _report_check(comparison: Comparison) -> dg.AssetChecksDefinition:
                         "compared through the ProfitAndLoss check)",
                         metadata={"realm_id": realm_id, "figures_compared": dg.MetadataValue.int(0)},
                     )
-                client = mirror_sync.engine().client(realm_id)
+                try:
+                    client = mirror_sync.engine().client(realm_id)
+                except Exception as exc:  # e.g. disconnected: the comparison stands without explanations
+                    context.log.warning(f"company {realm_id}: QBO not asked to explain differences ({exc})")
                 result = reconcile_with_report(con, realm_id, comparison, period_key, client=client)
         except (MissingReportError, FileNotFoundError) as exc:
             return dg.AssetCheckResult(
