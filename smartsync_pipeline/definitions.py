@@ -12,6 +12,7 @@ import warnings
 import dagster as dg
 
 from smartsync_pipeline.defs import assets, checks
+from smartsync_pipeline.defs.executor import executor_from_env
 from smartsync_pipeline.defs.fleet_sync import fleet_sync_job
 from smartsync_pipeline.defs.jobs import (
     change_log_audit_job,
@@ -62,4 +63,5 @@ defs = dg.Definitions(
     ],
     sensors=[mirror_freshness_enforcer, webhook_inbox, runway_digest_automation, dead_run_reaper, fleet_scheduler],
     resources=RESOURCES,
+    executor=executor_from_env(),  # SMARTSYNC_EXECUTOR: Dagster's default, or Celery workers on many hosts
 )

@@ -32,6 +32,8 @@ def coordination_url(environ: dict[str, str] | None = None) -> str | None:
         return None
     if value.startswith(("postgresql://", "postgres://")):
         return value
+    if value.startswith("postgresql+psycopg2://"):  # the form SMARTSYNC_PG_URL uses: one URL serves both
+        return "postgresql://" + value.removeprefix("postgresql+psycopg2://")
     shown = value.split("://", 1)[0] + "://…" if "://" in value else "that value"  # never echo credentials
     raise CoordinationConfigError(
         f"{COORDINATION_ENV} must be a postgresql:// URL or 'local' (got {shown}); "

@@ -181,7 +181,7 @@ def assemble(s: DomainServices, reads: DigestReads) -> dict[str, Any]:
         "top_vendors_owed": s.vendors.rank_owed(ap_docs, 5).items,
         "customers_most_overdue": s.customers.rank_overdue(overdue_ar, 5).items,
         "cash_projection": projection.points,
-        "projection_method": projection_method(projection),
+        "projection_method": projection_method(projection, credits),
         "projection_low": projection.low,
         "projected_cash_below_zero": projection.below_zero,
         "doubtful_ar": cents(projection.doubtful_ar),
@@ -318,7 +318,7 @@ def project(
     return Projection(points, overdue_ap, overdue_ar, doubtful)
 
 
-def projection_method(p: Projection) -> str:
+def projection_method(p: Projection, credits: Credits | None = None) -> str:
     text = (
         f"Starts at today's cash in the bank accounts; each open bill is paid and each open invoice collected in "
         f"the week it falls due. Overdue bills ({dollars(p.overdue_ap)}) and invoices up to {DOUBTFUL_AFTER_DAYS} "
@@ -332,6 +332,11 @@ def projection_method(p: Projection) -> str:
         "Spending and sales not yet in QuickBooks as bills or invoices (payroll, card spend, new sales) are not "
         "included."
     )
+    if credits is not None and (credits.payable_total or credits.receivable_total):
+        text += (
+            f" Open credits have no due date and are not scheduled: {dollars(credits.payable_total)} from vendors, "
+            f"{dollars(credits.receivable_total)} to customers (credit memos and unapplied payments)."
+        )
     below = p.below_zero
     if below:
         text += f" On these documents the balance falls below zero in the week ending {below}."

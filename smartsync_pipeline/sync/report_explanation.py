@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 
 from smartsync_pipeline.entities.registry import DATE, MONEY, find_entity
-from smartsync_pipeline.qbo.errors import QueryError
+from smartsync_pipeline.qbo.errors import QBOError, QueryError
 from smartsync_pipeline.sync.report_reconciliation import Comparison, Difference, Reconciliation
 
 CENT = Decimal("0.01")
@@ -163,6 +163,9 @@ def disagreeing_documents(
             qbo = {str(d.get("Id")): d for d in client.query_all(spec.name, where=scope.where)}
         except QueryError:  # this entity cannot be filtered that way in QBO's query language
             continue
+        except QBOError as exc:  # QBO unreachable: say so instead of failing the whole comparison
+            named.append(f"{spec.name}: not compared, QBO did not answer ({type(exc).__name__})")
+            continue
         typed = [c for c in spec.columns if c.type in (MONEY, DATE) and c.path.split(".")[0] in comparison.fields]
         columns = "".join(f", {c.name}" for c in typed)
         rows = con.execute(
@@ -189,6 +192,8 @@ def disagreeing_documents(
     return named
 
 
+LAG = "QBO changed after the mirror's last sync: `smartsync sync` brings the mirror up to date"
+STALE_REPORT = "the stored report is older than the mirror's last sync"
 DISAGREEMENT = ("no change in QBO since the mirror's last sync explains it: the mirror and QBO disagree on the "
                 "documents named (`smartsync reconcile --deep` repairs rows edited outside smartsync)")  # fmt: skip
 UNEXPLAINED = (
@@ -214,8 +219,7 @@ def explain(
         docs = [c for c in changes.documents if _moves(comparison, c, d.key)]
         if docs:
             explained.append(replace(
-                d, documents=tuple(c.label for c in docs),
-                cause="QBO changed after the mirror's last sync: `smartsync sync` brings the mirror up to date",
+                d, documents=tuple(c.label for c in docs), cause=LAG,
             ))  # fmt: skip
             continue
         if changes.since is None or changes.note.startswith("could not"):
@@ -233,6 +237,31 @@ def explain(
     return replace(result, differences=explained, note=changes.note)
 
 
+def is_lag(difference: Difference) -> bool:
+    """A difference that syncing the mirror or re-running the report will clear (not a disagreement)."""
+    return difference.cause.startswith((LAG, STALE_REPORT))
+
+
+def _stale_report(con: duckdb.DuckDBPyConnection, realm_id: str, comparison: Comparison, period_key: str | None) -> str:
+    """A cause when the stored report was fetched before the mirror's last sync of the figure's
+    entities (comparing them says nothing about either), else ""."""
+    key = period_key or ("current" if comparison.report != "ProfitAndLoss" else None)
+    fetched = con.execute(
+        "SELECT min(fetched_at) FROM (SELECT period_key, arg_max(fetched_at, run_seq) AS fetched_at FROM report_run "
+        "WHERE realm_id = ? AND report = ? AND (? IS NULL OR period_key = ?) GROUP BY period_key)",
+        [realm_id, comparison.report, key, key],
+    ).fetchone()[0]
+    names = [s.name for s in (find_entity(e) for e in comparison.entities) if s is not None]
+    synced = con.execute(
+        f"SELECT max(last_sync_at) FROM sync_state WHERE realm_id = ? AND entity IN ({', '.join('?' for _ in names)})",
+        [realm_id, *names],
+    ).fetchone()[0] if names else None  # fmt: skip
+    if fetched is None or synced is None or fetched >= synced:
+        return ""
+    return (f"{STALE_REPORT} ({comparison.report} fetched {fetched:%Y-%m-%d %H:%M:%S} UTC, mirror synced "
+            f"{synced:%Y-%m-%d %H:%M:%S} UTC): run the report again")  # fmt: skip
+
+
 def reconcile_with_report(
     con: duckdb.DuckDBPyConnection,
     realm_id: str,
@@ -246,6 +275,10 @@ def reconcile_with_report(
     result = comparison.run(con, realm_id, period_key)
     if result.ok or client is None:
         return result
+    stale = _stale_report(con, realm_id, comparison, period_key)
+    if stale:
+        return replace(result, differences=[replace(d, cause=stale) for d in result.differences],
+                       note="not looked up in QBO: " + stale)  # fmt: skip
     changes = changes_since_sync(con, client, realm_id, comparison.entities)
     return explain(
         result, comparison, changes, lambda key: disagreeing_documents(con, client, realm_id, comparison, key)
@@ -259,5 +292,6 @@ __all__ = [
     "changes_since_sync",
     "disagreeing_documents",
     "explain",
+    "is_lag",
     "reconcile_with_report",
 ]

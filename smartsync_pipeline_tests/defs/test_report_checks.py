@@ -6,7 +6,7 @@ synced); after a sync they pass again."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from smartsync_pipeline.defs.checks.report_reconciliation import (
     REPORT_RECONCILIATION_CHECKS,
     severity_of,
 )
+from smartsync_pipeline.entities.reports import MONTHLY, REPORTS
 from smartsync_pipeline.qbo.client import QBOClient
 from smartsync_pipeline.qbo.credentials import CompanyStore
 from smartsync_pipeline.sync.report_reconciliation import COMPARISONS, Difference, Reconciliation
@@ -56,16 +57,16 @@ def _run(setup: MirrorSetup, names: tuple[str, ...], partition: str | dg.MultiPa
     return evaluations
 
 
-def _today(setup: MirrorSetup, realm: str) -> date:
-    (event,) = dg.materialize(_defs(("AgedPayables",))[:1], instance=setup.instance, partition_key=realm,
-                              resources=setup.resources).get_asset_materialization_events()  # fmt: skip
-    return date.fromisoformat(str(event.materialization.metadata["period"].value).split("..")[1])
+def _utc_today() -> date:
+    """Dagster's month partitions are UTC months: the current one holds today's balances even while the
+    company's own clock (the sandbox's is US Pacific) is still in the previous month."""
+    return datetime.now(UTC).date()
 
 
 def _check_all(setup: MirrorSetup, realm: str) -> tuple[dict[str, object], date]:
     """Every reconciliation check of one company: aging as of today, ProfitAndLoss and BalanceSheet
     of this month and the last one."""
-    today = _today(setup, realm)
+    today = _utc_today()
     this_month = today.replace(day=1)
     last_month = (this_month - timedelta(days=1)).replace(day=1)
     out = dict(_run(setup, ("AgedPayables", "AgedReceivables"), realm))
@@ -105,7 +106,7 @@ def test_checks_fail_naming_the_documents_changed_behind_the_mirrors_back(books:
     realm = company.realm_id
     company.engine().sync(realm)
     changes = company.simulate(40, seed=23)  # the sandbox's control API: activity the mirror has not synced
-    today = _today(books, realm)
+    today = _utc_today()
     last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
     store = CompanyStore(company.home)
     with QBOClient(store.load(realm), store.tokens(realm), home=company.home) as client:
@@ -159,3 +160,19 @@ def test_a_difference_nothing_in_qbo_explains_is_an_error() -> None:
     result.differences.append(real)
     assert severity_of(result) == dg.AssetCheckSeverity.ERROR
     assert "Bill 3" in result.describe() and "Bill 9 (created in QBO)" in result.describe()
+
+
+def test_the_report_jobs_materialize_every_report_and_run_the_checks(books: MirrorSetup) -> None:
+    """The jobs the report schedules launch (one company; one company and this month), in process."""
+    realm = books.realms[SEEDED]
+    month = dg.MultiPartitionKey({"realm": realm, "month": _utc_today().replace(day=1).isoformat()})
+    for job, partition, monthly in (("current_reports", realm, False), ("monthly_reports", month, True)):
+        result = books.run_request(dg.RunRequest(partition_key=partition, tags={"smartsync/trigger": "schedule"}), job)
+        assert result.success
+        reports = {REPORT_KEYS[s.name] for s in REPORTS if (s.partition == MONTHLY) == monthly}
+        assert {e.asset_key for e in result.get_asset_materialization_events()} == reports
+        evaluations = result.get_asset_check_evaluations()
+        assert {e.asset_key for e in evaluations} == {REPORT_KEYS[c.report] for c in COMPARISONS} & reports
+        assert all(e.passed and e.check_name == REPORT_RECONCILIATION_CHECK for e in evaluations), [
+            e.description for e in evaluations
+        ]

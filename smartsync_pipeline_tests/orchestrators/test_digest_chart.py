@@ -96,3 +96,17 @@ def test_runway_method_when_not_burning_and_when_nothing_moved():
     assert "$1,234.00 in the bank accounts ÷ $100.00 average weekly net burn = 12.3 weeks" in runway_method(
         D("1234.00"), b, D("12.3"), burning
     )
+
+
+def test_the_projection_method_names_its_rules_and_the_unscheduled_credits():
+    from smartsync_pipeline.orchestrators.digest import projection_method
+    from smartsync_pipeline.services import Credits
+
+    today = date(2026, 3, 2)
+    p = project(today, D("10.00"), _docs(today, [(-3, "50.00")]), _docs(today, [(-200, "7.00")]), weeks=5)
+    text = projection_method(p, Credits({"vendor credits": D("12.50")}, {"credit memos": D("3.00")}, []))
+    assert "Overdue bills ($50.00)" in text and "over the first 4 weeks" in text
+    assert "more than 90 days late ($7.00) are left out as doubtful" in text
+    assert "$12.50 from vendors, $3.00 to customers" in text
+    assert f"falls below zero in the week ending {p.below_zero}" in text and p.below_zero == "2026-03-09"
+    assert "Open credits" not in projection_method(p, Credits({}, {"unapplied payments": D("0.00")}, []))

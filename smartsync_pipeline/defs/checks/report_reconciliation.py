@@ -23,7 +23,7 @@ from smartsync_pipeline.defs.assets.reports import REPORT_KEYS, monthly_by_realm
 from smartsync_pipeline.defs.partitions import realms
 from smartsync_pipeline.defs.resources.mirror_sync import MirrorSyncResource
 from smartsync_pipeline.entities.reports import MONTHLY, report
-from smartsync_pipeline.sync.report_explanation import reconcile_with_report
+from smartsync_pipeline.sync.report_explanation import is_lag, reconcile_with_report
 from smartsync_pipeline.sync.report_reconciliation import COMPARISONS, Comparison, MissingReportError, Reconciliation
 from smartsync_pipeline.sync.report_sync import month_key
 
@@ -62,8 +62,9 @@ def check_metadata(result: Reconciliation) -> dict[str, object]:
 
 
 def severity_of(result: Reconciliation) -> dg.AssetCheckSeverity:
-    """WARN when every difference is a change QBO made after the mirror's last sync, else ERROR."""
-    lag = bool(result.differences) and all(d.cause.startswith("QBO changed") for d in result.differences)
+    """WARN when every difference is a lag (QBO changed after the mirror's last sync, or the stored report
+    is older than it), else ERROR."""
+    lag = bool(result.differences) and all(is_lag(d) for d in result.differences)
     return dg.AssetCheckSeverity.WARN if lag else dg.AssetCheckSeverity.ERROR
 
 
@@ -122,7 +123,10 @@ def _report_check(comparison: Comparison) -> dg.AssetChecksDefinition:
                         "compared through the ProfitAndLoss check)",
                         metadata={"realm_id": realm_id, "figures_compared": dg.MetadataValue.int(0)},
                     )
-                client = mirror_sync.engine().client(realm_id)
+                try:
+                    client = mirror_sync.engine().client(realm_id)
+                except Exception as exc:  # e.g. disconnected: the comparison stands without explanations
+                    context.log.warning(f"company {realm_id}: QBO not asked to explain differences ({exc})")
                 result = reconcile_with_report(con, realm_id, comparison, period_key, client=client)
         except (MissingReportError, FileNotFoundError) as exc:
             return dg.AssetCheckResult(
