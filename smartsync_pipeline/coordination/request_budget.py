@@ -7,15 +7,15 @@ database instead of files, so workers on several hosts draw from one budget:
   transaction-scoped advisory lock; times come from the database's clock (``clock_timestamp()``), so
   hosts whose clocks disagree still count one window;
 - a "blocked until" row per realm records QBO's Retry-After for everyone;
-- a concurrency slot is a session advisory lock ``<namespace>/<realm>/slot<i>`` held on this process's
-  connection for the duration of the request, released by the server if the process or host dies.
+- a concurrency slot is a session advisory lock ``<namespace>/<realm>/slot<i>`` held on the process's
+  one coordination session (``process_session.py``) for the duration of the request, released by the
+  server if the process or host dies.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import random
 import threading
 import time
@@ -23,23 +23,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg2
-
 from smartsync_pipeline.coordination.keys import advisory_key
-from smartsync_pipeline.coordination.postgres import connect
+from smartsync_pipeline.coordination.process_session import process_session
 
 _log = logging.getLogger("smartsync.coordination.request_budget")
-_orphans: list[Any] = []  # connections inherited over fork: never closed by the child (would end the parent's)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS smartsync_qbo_requests (
-    namespace text NOT NULL, realm_id text NOT NULL, sent_at timestamptz NOT NULL);
-CREATE INDEX IF NOT EXISTS smartsync_qbo_requests_window ON smartsync_qbo_requests (namespace, realm_id, sent_at);
-CREATE TABLE IF NOT EXISTS smartsync_qbo_blocks (
-    namespace text NOT NULL, realm_id text NOT NULL, blocked_until timestamptz NOT NULL,
-    PRIMARY KEY (namespace, realm_id));
-"""
-_SCHEMA_KEY = advisory_key("smartsync/coordination/schema")
+
+class WaitTooLong(Exception):
+    """QBO's Retry-After block would keep the caller waiting longer than its ``max_wait``; ``wait`` is
+    the wait that was refused, in seconds (the same face as the file limiter's)."""
+
+    def __init__(self, wait: float, blocked: bool) -> None:
+        self.wait = wait
+        self.blocked = blocked
+        super().__init__(f"the request budget asks for a wait of {wait:.1f} s")
 
 
 @dataclass(frozen=True)
@@ -79,11 +76,8 @@ class SharedRateLimiter:
         self.guard_seconds = float(guard_seconds)
         self._window_key = advisory_key(f"{namespace}/{realm_id}/window")
         self._slot_keys = [advisory_key(f"{namespace}/{realm_id}/slot{i}") for i in range(max_concurrent)]
-        self._conn_lock = threading.Lock()  # one connection per process; its statements one at a time
-        self._slots = threading.Condition()
-        self._slot_busy = [False] * max_concurrent
-        self._conn: Any = None
-        self._pid = os.getpid()
+        self._url = url
+        self._slots = threading.Condition()  # wakes this limiter's waiters when one of its threads frees a slot
         self._stats_lock = threading.Lock()
         self.wait_seconds = 0.0
 
@@ -93,46 +87,13 @@ class SharedRateLimiter:
             f"window_seconds={self.window_seconds}, max_concurrent={self.max_concurrent})"
         )
 
-    # -- the connection -------------------------------------------------------------------------
-    def _cursor_conn(self) -> Any:
-        if os.getpid() != self._pid:  # forked: the parent's session (and its slots) is not ours
-            if self._conn is not None:
-                _orphans.append(self._conn)
-            self._conn, self._pid = None, os.getpid()
-            self._slot_busy = [False] * self.max_concurrent
-        if self._conn is None or self._conn.closed:
-            conn = connect(self._url)
-            with conn.cursor() as cur:
-                cur.execute("SELECT pg_advisory_lock(%s)", [_SCHEMA_KEY])
-                try:
-                    cur.execute(SCHEMA)
-                finally:
-                    cur.execute("SELECT pg_advisory_unlock(%s)", [_SCHEMA_KEY])
-            self._conn = conn
-        return self._conn
-
-    def _execute(self, sql: str, params: list[Any], *, transaction: bool = False) -> list[tuple]:
-        """Run ``sql`` (statements separated by ``;`` inside one transaction when asked); rows of the last."""
-        with self._conn_lock:
-            conn = self._cursor_conn()
-            with conn.cursor() as cur:
-                if transaction:
-                    cur.execute("BEGIN")
-                try:
-                    cur.execute(sql, params)
-                    rows = cur.fetchall() if cur.description else []
-                    if transaction:
-                        cur.execute("COMMIT")
-                except BaseException:
-                    if transaction and not conn.closed:
-                        with contextlib.suppress(psycopg2.Error):
-                            cur.execute("ROLLBACK")
-                    raise
-            return rows
+    def _execute(self, sql: str, params: Any) -> list[tuple]:
+        return process_session(self._url).execute(sql, params)
 
     # -- the window -----------------------------------------------------------------------------
-    def _try_record(self) -> float:
-        """Record a send now if the window allows it (returns 0), else return seconds to wait."""
+    def _try_record(self) -> tuple[float, bool]:
+        """Record a send now if the window allows it (0), else the seconds to wait and whether they are a
+        Retry-After block (else the window is full)."""
         span = self.window_seconds + self.guard_seconds
         rows = self._execute(
             """
@@ -162,21 +123,22 @@ class SharedRateLimiter:
                 "span": span,
                 "limit": self.per_window,
             },
-            transaction=True,
         )
         blocked_wait, _used, window_wait, recorded = rows[0]
         if recorded:
-            return 0.0
+            return 0.0, False
         if blocked_wait is not None:
-            return max(float(blocked_wait), 0.001)
-        return max(float(window_wait or 0.0), 0.001)
+            return max(float(blocked_wait), 0.001), True
+        return max(float(window_wait or 0.0), 0.001), False
 
-    def _wait_for_window(self) -> float:
+    def _wait_for_window(self, max_wait: float | None = None) -> float:
         waited = 0.0
         while True:
-            wait = self._try_record()
+            wait, blocked = self._try_record()
             if wait <= 0:
                 return waited
+            if blocked and max_wait is not None and waited + wait > max_wait:
+                raise WaitTooLong(wait, blocked)  # never sleep out a 429 block past the caller's bound
             time.sleep(wait)
             waited += wait
 
@@ -203,19 +165,17 @@ class SharedRateLimiter:
 
     # -- concurrency slots ----------------------------------------------------------------------
     def _try_slot(self, index: int) -> bool:
-        rows = self._execute("SELECT pg_try_advisory_lock(%s)", [self._slot_keys[index]])
-        return bool(rows[0][0])
+        return process_session(self._url).try_hold(self._slot_keys[index])
 
     def _acquire_slot(self) -> tuple[int, float]:
         started = time.monotonic()
         pause = 0.002
         while True:
             with self._slots:
-                candidates = [i for i, busy in enumerate(self._slot_busy) if not busy]
+                candidates = list(range(self.max_concurrent))
                 random.shuffle(candidates)
                 for i in candidates:
                     if self._try_slot(i):
-                        self._slot_busy[i] = True
                         return i, time.monotonic() - started
                 self._slots.wait(timeout=pause)  # woken by a thread of ours; polls for other hosts
             pause = min(pause * 2, 0.05)
@@ -223,18 +183,18 @@ class SharedRateLimiter:
     def _release_slot(self, index: int) -> None:
         with self._slots:
             try:
-                self._execute("SELECT pg_advisory_unlock(%s)", [self._slot_keys[index]])
+                process_session(self._url).release(self._slot_keys[index])
             finally:
-                self._slot_busy[index] = False
                 self._slots.notify()
 
     @contextlib.contextmanager
-    def slot(self) -> Iterator[BudgetTicket]:
+    def slot(self, max_wait: float | None = None) -> Iterator[BudgetTicket]:
         """Wait for a concurrency slot and room in the window, record the send, and hold the slot for
-        the duration of the ``with`` block (the request)."""
+        the duration of the ``with`` block (the request). With ``max_wait``, a Retry-After block that
+        would keep the caller waiting longer raises ``WaitTooLong`` at once instead of sleeping."""
         index, slot_wait = self._acquire_slot()
         try:
-            window_wait = self._wait_for_window()
+            window_wait = self._wait_for_window(None if max_wait is None else max(0.0, max_wait - slot_wait))
             ticket = BudgetTicket(slot_wait, window_wait)
             with self._stats_lock:
                 self.wait_seconds += ticket.waited
@@ -245,8 +205,5 @@ class SharedRateLimiter:
             self._release_slot(index)
 
     def close(self) -> None:
-        """Close this process's connection (slots it held are released with it)."""
-        with self._conn_lock:
-            if self._conn is not None and os.getpid() == self._pid:
-                self._conn.close()
-            self._conn = None
+        """Nothing of its own to close: the process's session (``process_session.py``) outlives limiters;
+        slots are given back when each request ends."""

@@ -8,7 +8,12 @@ import subprocess
 import sys
 import time
 
+import psycopg2
+import pytest
+
 from smartsync_pipeline.coordination import SharedRateLimiter
+from smartsync_pipeline.coordination.postgres import holder_name
+from smartsync_pipeline.coordination.request_budget import WaitTooLong
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.qbo.rate_limit import RealmRateLimiter, realm_limiter
 
@@ -78,3 +83,37 @@ def test_the_limiter_follows_the_configuration(coordination_db: str, tmp_path, m
     shared = realm_limiter("123", home=home, max_concurrent=3)
     assert isinstance(shared, SharedRateLimiter) and shared.max_concurrent == 3
     assert "postgresql" not in repr(shared)
+
+
+def test_limiters_of_one_process_share_one_session_and_its_slots(coordination_db: str) -> None:
+    """A process with a limiter per company (hundreds) uses ONE database connection; two limiters of the
+    same company in it never both get a slot (advisory locks are re-entrant within a session)."""
+    limiters = [SharedRateLimiter(coordination_db, "ns-session", f"realm-{i}", max_concurrent=1) for i in range(40)]
+    for limiter in limiters:
+        with limiter.slot():
+            pass
+    con = psycopg2.connect(coordination_db)
+    try:
+        with con.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                [holder_name()],
+            )
+            assert cur.fetchone()[0] == 1
+    finally:
+        con.close()
+    twin = SharedRateLimiter(coordination_db, "ns-session", "realm-0", max_concurrent=1)
+    with limiters[0].slot():
+        assert not twin._try_slot(0)
+    assert twin._try_slot(0)  # free again once the request ended
+    twin._release_slot(0)
+
+
+def test_a_retry_after_longer_than_max_wait_is_refused_at_once(coordination_db: str) -> None:
+    limiter = SharedRateLimiter(coordination_db, "ns-maxwait", "realm-1")
+    limiter.block_for(30)
+    start = time.monotonic()
+    with pytest.raises(WaitTooLong) as caught:
+        with limiter.slot(max_wait=1.0):
+            pass
+    assert time.monotonic() - start < 5 and caught.value.blocked and 25 < caught.value.wait <= 30

@@ -20,6 +20,7 @@ from smartsync_pipeline.defs.checks.report_reconciliation import (
     REPORT_RECONCILIATION_CHECKS,
     severity_of,
 )
+from smartsync_pipeline.entities.reports import MONTHLY, REPORTS
 from smartsync_pipeline.qbo.client import QBOClient
 from smartsync_pipeline.qbo.credentials import CompanyStore
 from smartsync_pipeline.sync.report_reconciliation import COMPARISONS, Difference, Reconciliation
@@ -159,3 +160,19 @@ def test_a_difference_nothing_in_qbo_explains_is_an_error() -> None:
     result.differences.append(real)
     assert severity_of(result) == dg.AssetCheckSeverity.ERROR
     assert "Bill 3" in result.describe() and "Bill 9 (created in QBO)" in result.describe()
+
+
+def test_the_report_jobs_materialize_every_report_and_run_the_checks(books: MirrorSetup) -> None:
+    """The jobs the report schedules launch (one company; one company and this month), in process."""
+    realm = books.realms[SEEDED]
+    month = dg.MultiPartitionKey({"realm": realm, "month": _utc_today().replace(day=1).isoformat()})
+    for job, partition, monthly in (("current_reports", realm, False), ("monthly_reports", month, True)):
+        result = books.run_request(dg.RunRequest(partition_key=partition, tags={"smartsync/trigger": "schedule"}), job)
+        assert result.success
+        reports = {REPORT_KEYS[s.name] for s in REPORTS if (s.partition == MONTHLY) == monthly}
+        assert {e.asset_key for e in result.get_asset_materialization_events()} == reports
+        evaluations = result.get_asset_check_evaluations()
+        assert {e.asset_key for e in evaluations} == {REPORT_KEYS[c.report] for c in COMPARISONS} & reports
+        assert all(e.passed and e.check_name == REPORT_RECONCILIATION_CHECK for e in evaluations), [
+            e.description for e in evaluations
+        ]

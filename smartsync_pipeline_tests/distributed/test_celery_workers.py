@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+import psycopg2
 import pytest
 
 from smartsync_pipeline.cli.instance_commands import write_instance_config
@@ -156,8 +157,12 @@ def test_two_worker_hosts_sync_several_companies_at_once(deployment: Deployment)
     writers = {who.split(" pid ")[0] for lock, hs in holds.items() if lock.endswith("/write") for _, _, who in hs}
     assert writers == {"worker-a", "worker-b"}, f"syncs ran on {writers} only"
     assert_one_holder_at_a_time(deployment)
-    # The company locks were PostgreSQL's (shared by the hosts), not flock files in the shards.
+    # The company locks were PostgreSQL's (shared by the hosts), not flock files in the shards, and every
+    # company's QBO requests were counted in the shared window.
     assert not list(Path(deployment.env["SMARTSYNC_HOME"]).glob("realms/*/locks/*.lock"))
+    with psycopg2.connect(deployment.env["SMARTSYNC_COORDINATION"]) as con, con.cursor() as cur:
+        cur.execute("SELECT DISTINCT realm_id FROM smartsync_qbo_requests")
+        assert sorted(r[0] for r in cur.fetchall()) == sorted(realms)
     for company in deployment.companies:
         assert mirror_differences(company) == {}, company.realm_id
     verified = deployment.verify_chains()
