@@ -20,6 +20,7 @@ from smartsync_pipeline.defs.checks.report_reconciliation import (
     REPORT_RECONCILIATION_CHECKS,
     severity_of,
 )
+from smartsync_pipeline.entities.reports import MONTHLY, REPORTS
 from smartsync_pipeline.qbo.client import QBOClient
 from smartsync_pipeline.qbo.credentials import CompanyStore
 from smartsync_pipeline.sync.report_reconciliation import COMPARISONS, Difference, Reconciliation
@@ -122,7 +123,8 @@ def test_checks_fail_naming_the_documents_changed_behind_the_mirrors_back(books:
     failed = {n: e for n, e in evaluations.items() if not e.passed}
     assert {"aged_payables", "profit_and_loss@last"} <= set(failed), {n: e.description for n, e in failed.items()}
     ap, pnl = failed["aged_payables"], failed["profit_and_loss@last"]
-    assert named_bill in ap.description and vendor["Id"] in ap.description + str(ap.metadata)
+    ap_rows = [r.data for r in ap.metadata["difference_table"].value.records]
+    assert any(named_bill in r["documents"] and r["column"] == "Total" for r in ap_rows), ap_rows
     assert named_bill in pnl.description and f"{last_month:%Y-%m}" in pnl.description
     assert "off by 77.70" in pnl.description  # the mirror lacks an expense: its net income is higher
     for name, e in failed.items():
@@ -159,3 +161,19 @@ def test_a_difference_nothing_in_qbo_explains_is_an_error() -> None:
     result.differences.append(real)
     assert severity_of(result) == dg.AssetCheckSeverity.ERROR
     assert "Bill 3" in result.describe() and "Bill 9 (created in QBO)" in result.describe()
+
+
+def test_the_report_jobs_materialize_every_report_and_run_the_checks(books: MirrorSetup) -> None:
+    """The jobs the report schedules launch (one company; one company and this month), in process."""
+    realm = books.realms[SEEDED]
+    month = dg.MultiPartitionKey({"realm": realm, "month": _utc_today().replace(day=1).isoformat()})
+    for job, partition, monthly in (("current_reports", realm, False), ("monthly_reports", month, True)):
+        result = books.run_request(dg.RunRequest(partition_key=partition, tags={"smartsync/trigger": "schedule"}), job)
+        assert result.success
+        reports = {REPORT_KEYS[s.name] for s in REPORTS if (s.partition == MONTHLY) == monthly}
+        assert {e.asset_key for e in result.get_asset_materialization_events()} == reports
+        evaluations = result.get_asset_check_evaluations()
+        assert {e.asset_key for e in evaluations} == {REPORT_KEYS[c.report] for c in COMPARISONS} & reports
+        assert all(e.passed and e.check_name == REPORT_RECONCILIATION_CHECK for e in evaluations), [
+            e.description for e in evaluations
+        ]
