@@ -8,7 +8,7 @@ operation, and sometimes not at all, so several changes share one LastUpdatedTim
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from smartsync_pipeline.sandbox.api_errors import ApiFault
@@ -25,6 +25,7 @@ class ActivitySimulator:
         self.company = company
         self.rng = random.Random(seed)
         self.changes: list[Change] = []
+        self.turns: dict[str, int] = {}
         self.operations: list[tuple[Callable[[], bool], int]] = [
             (self.create_bill, 14),
             (self.create_invoice, 14),
@@ -307,6 +308,13 @@ class ActivitySimulator:
         return self.write("Payment", {"Id": payment["Id"], "SyncToken": payment["SyncToken"]}, "void")
 
     # -- the rest of the books ------------------------------------------------------------------------
+    def turn(self, kind: str, entities: Sequence[str]) -> str:
+        """The next entity of ``entities`` for this kind of operation: round robin, so a long enough run
+        touches every one of them."""
+        count = self.turns.get(kind, 0)
+        self.turns[kind] = count + 1
+        return entities[count % len(entities)]
+
     def sales_lines(self) -> list[dict[str, Any]] | None:
         lines = []
         for _ in range(self.rng.randint(1, 2)):
@@ -417,7 +425,7 @@ class ActivitySimulator:
     }
 
     def edit_document(self) -> bool:
-        entity = self.rng.choice(sorted(self.EDITS))
+        entity = self.turn("edit", sorted(self.EDITS))
         obj = self.find(entity, lambda o: True)
         if obj is None:
             return False
@@ -425,17 +433,17 @@ class ActivitySimulator:
         return self.write(entity, body)
 
     def delete_document(self) -> bool:
-        entity = self.rng.choice(sorted((*self.EDITS, "Attachable")))
+        entity = self.turn("delete", sorted((*self.EDITS, "Attachable")))
         obj = self.find(entity, lambda o: True)
         if obj is None:
             return False
         return self.write(entity, {"Id": obj["Id"], "SyncToken": obj["SyncToken"]}, "delete")
 
     LISTS = ("Class", "Department", "CustomerType", "PaymentMethod", "TaxCode", "TaxRate", "Budget",
-             "CompanyCurrency", "Employee", "TaxAgency")  # fmt: skip
+             "CompanyCurrency", "Employee", "TaxAgency", "Item", "Term")  # fmt: skip
 
     def edit_list_entry(self) -> bool:
-        entity = self.rng.choice(self.LISTS)
+        entity = self.turn("list", self.LISTS)
         obj = self.find(entity, lambda o: True)
         if obj is None:
             return False
