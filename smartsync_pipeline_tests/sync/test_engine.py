@@ -238,3 +238,38 @@ def test_fields_the_registry_does_not_know_survive_in_the_raw_json(connected_com
     assert row[0] == "3" and row[1] == "Apollo"
     assert float(row[2]) == bill["TotalAmt"] and row[3] == bill["VendorRef"]["value"]
     assert set(fields) == {"CustomField", "FutureField"}
+
+
+def test_line_views_add_up_to_every_transactions_total(connected_company):
+    """The line tables reports group by: every mirrored transaction's lines (sub-total lines aside) add
+    up to its total, journal entries balance, every posting line names an account."""
+    from smartsync_pipeline.mirror.views import V4_LINE_TABLES
+
+    company = connected_company
+    company.engine().sync()
+    company.simulate(120, seed=4)
+    company.engine().sync()
+    with SnapshotReader(company.home).cursor() as (cur, _):
+        for table, txn_type in V4_LINE_TABLES:
+            # Journal entries total their debits; payments may leave part of their total unapplied.
+            amount = "CASE WHEN l.posting_type = 'Credit' THEN 0 ELSE l.amount END"
+            differs = "t.total_amt < sum(l.amount)" if "payment" in table else f"t.total_amt <> sum({amount})"
+            off = cur.execute(
+                f"SELECT t.id, t.total_amt, sum(l.amount) FROM {table} t JOIN {table}_line l ON l.txn_id = t.id "
+                f"WHERE NOT t.is_deleted AND l.detail_type IS DISTINCT FROM 'SubTotalLineDetail' "
+                f"GROUP BY t.id, t.total_amt HAVING {differs}"
+            ).fetchall()
+            assert off == [], (txn_type, off[:3])
+            count = cur.execute(f"SELECT count(DISTINCT txn_id) FROM {table}_line").fetchone()[0]
+            assert count > 0, txn_type
+        unbalanced = cur.execute(
+            "SELECT txn_id FROM journal_entry_line GROUP BY txn_id "
+            "HAVING sum(CASE posting_type WHEN 'Debit' THEN amount ELSE -amount END) <> 0"
+        ).fetchall()
+        assert unbalanced == []
+        missing = cur.execute(
+            "SELECT txn_type, count(*) FROM txn_line WHERE account_id IS NULL AND detail_type IN "
+            "('AccountBasedExpenseLineDetail', 'ItemBasedExpenseLineDetail', 'SalesItemLineDetail', "
+            "'JournalEntryLineDetail', 'DepositLineDetail') GROUP BY ALL"
+        ).fetchall()
+        assert missing == []
