@@ -273,3 +273,12 @@ def test_line_views_add_up_to_every_transactions_total(connected_company):
             "'JournalEntryLineDetail', 'DepositLineDetail') GROUP BY ALL"
         ).fetchall()
         assert missing == []
+        lines = cur.execute("SELECT count(*), sum(amount) FROM txn_line").fetchone()
+    # The analyst entry point defines the same line views over every company's snapshot.
+    from smartsync_pipeline.mirror import analyst
+
+    con = analyst.connect(company.home)
+    try:
+        assert con.execute("SELECT count(*), sum(amount) FROM txn_line").fetchone() == lines
+    finally:
+        con.close()
