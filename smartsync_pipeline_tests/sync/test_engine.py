@@ -282,3 +282,22 @@ def test_line_views_add_up_to_every_transactions_total(connected_company):
         assert con.execute("SELECT count(*), sum(amount) FROM txn_line").fetchone() == lines
     finally:
         con.close()
+
+
+def test_entities_outside_cdc_are_listed_when_due_or_asked_and_a_sweep_stays_one_cdc_request(connected_company):
+    from datetime import UTC, datetime, timedelta
+
+    company = connected_company
+    company.engine().sync()
+    cdc = company.sandbox.control("stats", method="GET")["requests"].get("cdc", 0)
+    sweep = company.engine().sync(trigger="schedule")
+    assert company.sandbox.control("stats", method="GET")["requests"]["cdc"] == cdc + 1
+    assert sweep.api_calls == 1  # nothing changed: one CDC request for the 27 CDC entities, nothing else
+    assert {sweep.entities[s.name].mode for s in ENTITIES if not s.in_cdc} == {"not_due"}
+    asked = company.engine().sync(entities=["TaxCode", "Bill"], trigger="manual")
+    assert asked.entities["TaxCode"].mode == "listing" and asked.entities["Bill"].mode == "incremental"
+    # TimeActivity's warn window (15 min) has passed, TaxCode's (12 h) has not.
+    later = company.engine(clock=lambda: datetime.now(UTC) + timedelta(minutes=20)).sync(trigger="schedule")
+    assert later.entities["TimeActivity"].mode == "listing"
+    assert later.entities["TaxCode"].mode == "not_due"
+    assert mirror_differences(company) == {}
