@@ -354,9 +354,16 @@ class SyncEngine:
         return Listing(staged, len(objects), started)
 
     def _load_states(self, shard: _Shard, specs: list[EntitySpec], report: SyncReport) -> dict[str, EntityState]:
-        with report.timed("states"), shard.db.locked() as waited, shard.db.connect() as con:
+        realm_id = shard.realm.realm_id
+        with report.timed("states"), shard.db.locked() as waited:
             report.lock_wait_seconds += waited
-            return {s.name: load_state(con, shard.realm.realm_id, s) for s in specs}
+            try:
+                with shard.db.peek() as con:  # read-only: no migration or checkpoint to pay for
+                    return {s.name: load_state(con, realm_id, s) for s in specs}
+            except (duckdb.Error, FileNotFoundError):
+                pass  # no mirror yet, one that needs migrating, or held by another process: the writer's way
+            with shard.db.connect() as con:
+                return {s.name: load_state(con, realm_id, s) for s in specs}
 
     def _delete_candidates(self, shard: _Shard, fulls: dict[str, FullFetch]) -> dict[str, list[str]]:
         """Active mirror ids that a full listing did not return (set difference inside DuckDB)."""
