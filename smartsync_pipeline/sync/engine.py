@@ -274,6 +274,8 @@ class SyncEngine:
                 report.api_calls = getattr(stats, "api_calls", 0)
                 report.bytes_received = getattr(stats, "bytes_received", 0)
                 report.retries = getattr(stats, "retries", 0)
+            if self.client_factory is None:  # the engine made it, the engine closes it (a factory's owner does)
+                client.close()
 
     def _load_states(self, shard: _Shard, specs: list[EntitySpec], report: SyncReport) -> dict[str, EntityState]:
         with shard.db.locked() as waited, shard.db.connect() as con:
