@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@# dagster-postgres must match dagster exactly; fail loudly if pip picked anything else.
-	$(BIN)/python -c "import importlib.metadata as m; v={p: m.version(p) for p in ('dagster','dagster-webserver','dagster-postgres')}; assert v=={'dagster':'1.13.27','dagster-webserver':'1.13.27','dagster-postgres':'0.29.27'}, v; print('dagster family:', v)"
+	$(BIN)/python -c "import importlib.metadata as m; v={p: m.version(p) for p in ('dagster','dagster-webserver','dagster-postgres','dagster-celery')}; assert v=={'dagster':'1.13.27','dagster-webserver':'1.13.27','dagster-postgres':'0.29.27','dagster-celery':'0.29.27'}, v; print('dagster family:', v)"
 	touch $@
 
 # The instance file: the repo's dagster.yaml, plus Postgres storage when SMARTSYNC_PG_URL is set.

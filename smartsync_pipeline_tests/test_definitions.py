@@ -88,3 +88,13 @@ def test_the_all_company_check_sweep_is_its_own_rarer_schedule() -> None:
     job = defs.resolve_job_def("company_checks_sweep")
     assert job.partitions_def is None  # no partition: the checks look at every company
     assert {k.name for k in job.asset_layer.asset_graph.asset_check_keys} >= {"freshness", "reconciliation"}
+
+
+def test_loading_the_code_location_prints_no_dagster_warning(tmp_path: Path) -> None:
+    """The demo and `make ui` used to print a BetaWarning about a sensor's `owners` that no sensor here sets
+    (Dagster's own resource binding passes it); a fresh process that loads the repository warns about nothing."""
+    env = {**os.environ, "SMARTSYNC_HOME": str(tmp_path / "s"), "DAGSTER_HOME": str(tmp_path / "d")}
+    code = "from smartsync_pipeline.definitions import defs; defs.get_repository_def()"
+    result = subprocess.run([sys.executable, "-W", "always", "-c", code], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr, result.stderr

@@ -20,12 +20,14 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "entities": (),
     "home": (),
     "locking": ("durable_files",),
+    # Locks and the QBO budget shared across hosts (PostgreSQL) when configured; files otherwise.
+    "coordination": ("locking", "home", "durable_files"),
     "durable_files": (),
-    "qbo": ("entities", "home", "durable_files"),
+    "qbo": ("entities", "home", "durable_files", "coordination"),
     "sandbox": ("entities",),
-    "mirror": ("entities", "home", "locking", "durable_files"),
+    "mirror": ("entities", "home", "locking", "durable_files", "coordination"),
     "inbox": ("qbo.webhooks", "home", "entities"),
-    "sync": ("qbo", "mirror", "entities", "home", "locking", "durable_files"),
+    "sync": ("qbo", "mirror", "entities", "home", "locking", "durable_files", "coordination"),
     "smart": ("sync", "mirror", "entities", "home", "locking", "qbo.errors", "qbo.credentials"),
     "services": ("smart.sync_service",),
     "orchestrators": ("services",),
@@ -60,6 +62,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "services": ("duckdb", "pyarrow", "requests", "urllib3", "dagster"),
     "orchestrators": ("duckdb", "pyarrow", "requests", "urllib3", "dagster", "pandas"),
     "fleet": ("duckdb", "pyarrow", "requests", "urllib3", "dagster", "pandas"),
+    "coordination": ("duckdb", "pandas", "pyarrow", "requests", "dagster"),
     "api": ("duckdb", "dagster", "pyarrow"),  # reads go through the reader and snapshot faces only
 }
 

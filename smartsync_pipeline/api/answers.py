@@ -107,6 +107,13 @@ def party_keys(rows: pd.DataFrame) -> list[pd.Series]:
 MONEY_KEYS = (
     "cash_on_hand", "ap_due_7d", "ap_due_30d", "ap_due_60d", "ar_due_7d", "ar_due_30d", "ar_due_60d",
     "overdue_ap", "overdue_ar", "net_30d", "inflows_91d", "outflows_91d", "weekly_net_burn",
+    "ap_open", "vendor_credits", "ap_net", "ar_open", "credit_memos", "unapplied_payments", "ar_net", "doubtful_ar",
+)  # fmt: skip
+MONEY_OF_WEEK = ("inflow", "outflow", "cash")
+# Digest parts that pass through as they are (text, lists of names, dates).
+PLAIN_KEYS = (
+    "company_name", "company_name_source", "credits_not_mirrored", "burn_window", "burn_entities_not_mirrored",
+    "runway_method", "runway_note", "projection_method", "projected_cash_below_zero",
 )  # fmt: skip
 
 
@@ -117,7 +124,7 @@ def digest_fields(digest: dict[str, Any]) -> dict[str, Any]:
     out["overdue_invoices"] = int(digest["overdue_invoices"])
     runway = digest.get("runway_weeks")
     out["runway_weeks"] = None if runway is None else str(runway)
-    out["runway_note"] = digest["runway_note"]
+    out.update({k: digest[k] for k in PLAIN_KEYS})
     out["bank_accounts"] = [
         {"id": str(a["id"]), "name": text(a.get("name")), "balance": money_text(a["balance"])}
         for a in digest["bank_accounts"]
@@ -127,7 +134,16 @@ def digest_fields(digest: dict[str, Any]) -> dict[str, Any]:
         {**c, "overdue": money_text(c["overdue"])} for c in digest["customers_most_overdue"]
     ]
     out["cash_projection"] = [
-        {"week_ending": p["week_ending"], **{k: money_text(p[k]) for k in ("inflow", "outflow", "cash")}}
+        {"week": p["week"], "week_ending": p["week_ending"], **{k: money_text(p[k]) for k in MONEY_OF_WEEK}}
         for p in digest["cash_projection"]
+    ]
+    out["projection_low"] = {**digest["projection_low"], "cash": money_text(digest["projection_low"]["cash"])}
+    out["runway_history"] = [
+        {**w, **{k: money_text(w[k]) for k in ("inflow", "outflow", "net_burn", "cash", "weekly_net_burn")},
+         "runway_weeks": None if w["runway_weeks"] is None else str(w["runway_weeks"])}
+        for w in digest["runway_history"]
+    ]  # fmt: skip
+    out["burn_sources"] = [
+        {**b, "inflow": money_text(b["inflow"]), "outflow": money_text(b["outflow"])} for b in digest["burn_sources"]
     ]
     return out

@@ -132,15 +132,54 @@ class CustomerOverdue(BaseModel):
 
 
 class ProjectionWeek(BaseModel):
+    week: int = Field(description="0 is today (today's cash); week k ends k*7 days from today")
     week_ending: date
     inflow: Money
     outflow: Money
     cash: Money
 
 
+class TrailingWeek(BaseModel):
+    week_ending: date
+    inflow: Money = Field(description="money into the bank accounts in the 7 days ending week_ending")
+    outflow: Money = Field(description="money out of the bank accounts in those 7 days")
+    net_burn: Money = Field(description="outflow - inflow (positive: the week burned cash)")
+    cash: Money = Field(description="bank balance at the end of the week (today's less the movements since)")
+    weekly_net_burn: Money = Field(description="average weekly net burn over the 13 weeks ending week_ending")
+    runway_weeks: str | None = Field(pattern=r"^-?[0-9]+\.[0-9]$", description="runway then; null: not burning")
+
+
+class BurnSource(BaseModel):
+    entity: str
+    inflow: Money
+    outflow: Money
+    transactions: int
+
+
+class BurnWindow(BaseModel):
+    after: date
+    through: date
+    weeks: int
+
+
+class ProjectionLow(BaseModel):
+    week_ending: date
+    cash: Money
+
+
 class Digest(Answer):
+    company_name: str = Field(description="QBO CompanyInfo name, else the name given at connect, else the realm id")
+    company_name_source: Literal["CompanyInfo", "connection", "realm id"]
     cash_on_hand: Money
     bank_accounts: list[BankAccount]
+    ap_open: Money
+    vendor_credits: Money
+    ap_net: Money = Field(description="open bills less open vendor credits")
+    ar_open: Money
+    credit_memos: Money
+    unapplied_payments: Money
+    ar_net: Money = Field(description="open invoices less open credit memos and unapplied customer payments")
+    credits_not_mirrored: list[str]
     ap_due_7d: Money
     ap_due_30d: Money
     ap_due_60d: Money
@@ -155,11 +194,20 @@ class Digest(Answer):
     inflows_91d: Money
     outflows_91d: Money
     weekly_net_burn: Money
+    burn_window: BurnWindow
+    burn_sources: list[BurnSource]
+    burn_entities_not_mirrored: list[str]
     runway_weeks: str | None = Field(pattern=r"^-?[0-9]+\.[0-9]$", description="weeks, 1 decimal; null: not burning")
+    runway_method: str = Field(description="how this runway was computed, with its figures")
     runway_note: str
+    runway_history: list[TrailingWeek]
     top_vendors_owed: list[VendorOwed]
     customers_most_overdue: list[CustomerOverdue]
     cash_projection: list[ProjectionWeek]
+    projection_method: str
+    projection_low: ProjectionLow
+    projected_cash_below_zero: date | None
+    doubtful_ar: Money
 
 
 class Change(BaseModel):

@@ -132,10 +132,11 @@ def demo(scale: str, seed: int, port: int, operations: int) -> None:
     reader = SmartReader(smartsync_home=str(home.root))
     console.print("\n[bold]3. The runway digest[/bold] (served from the mirror: it is fresh)")
     digest = DigestDataOrchestrator(reader).get_digest_data(realm)
-    table = Table("figure", "value")
+    table = Table("figure", "value", title=digest["company_name"])
     for key, label in FIGURES:
         table.add_row(label, figure_text(key, digest.get(key)))
     console.print(table)
+    console.print(f"   runway: {digest['runway_method']}")
     p = digest["provenance_summary"]
     console.print(f"   provenance: source {p['source']}, oldest data {p['age_seconds']} s old, stale: {p['stale']}")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +11,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from smartsync_pipeline.api.money import to_json
 from smartsync_pipeline.cli.error_reporting import friendly_errors
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.orchestrators.digest import DigestDataOrchestrator
-from smartsync_pipeline.orchestrators.digest_report import FIGURES, figure_text, fmt_money, to_html
+from smartsync_pipeline.orchestrators.digest_report import FIGURES, figure_text, fmt_money, title, to_html
 from smartsync_pipeline.services import for_business
 from smartsync_pipeline.smart.reader import SmartReader
 from smartsync_pipeline.sync.engine import resolve_realm
@@ -61,12 +61,12 @@ def bills_due(
             "days": days,
             "count": docs.count,
             "overdue_count": docs.overdue_count,
-            "total_balance": str(docs.total_balance),
-            "overdue_balance": str(docs.overdue_balance),
+            "total_balance": docs.total_balance,
+            "overdue_balance": docs.overdue_balance,
             "bills": docs.records(),
             "provenance": docs.provenance.public(),
         }
-        click.echo(json.dumps(out, indent=1))
+        click.echo(to_json(out, indent=1))
         return
     console = Console()
     records = docs.records()
@@ -75,7 +75,8 @@ def bills_due(
     for r in page.rows:
         days_left = r["days_until_due"]
         label = f"[red]{-days_left} late[/red]" if r["is_overdue"] else str(days_left)
-        table.add_row(r["doc_number"] or r["id"], r["vendor_name"] or "", r["due_date"], label, fmt_money(r["balance"]))
+        due = r["due_date"].isoformat() if r["due_date"] else ""
+        table.add_row(r["doc_number"] or r["id"], r["vendor_name"] or "", due, label, fmt_money(r["balance"]))
     console.print(table)
     if page.hidden_text():
         console.print(page.hidden_text())
@@ -126,7 +127,7 @@ class BillsPage:
     "--html",
     "html_path",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="also write the digest as an HTML page with the cash projection chart",
+    help="also write the digest as an HTML page with its charts (projection, trailing burn, runway over time)",
 )
 @friendly_errors
 def digest(realm_id: str | None, max_age: float | None, as_json: bool, html_path: Path | None) -> None:
@@ -139,13 +140,15 @@ def digest(realm_id: str | None, max_age: float | None, as_json: bool, html_path
     if html_path:
         html_path.write_text(to_html(data))
     if as_json:
-        click.echo(json.dumps(data, indent=1))
+        click.echo(to_json(data, indent=1))
         return
     console = Console()
-    table = Table("figure", "value", title=f"Runway digest — company {realm}, as of {data['as_of_date']}")
+    table = Table("figure", "value", title=f"{title(data)}, as of {data['as_of_date']}")
     for key, label in FIGURES:
         table.add_row(label, figure_text(key, data.get(key)))
     console.print(table)
+    console.print(f"[bold]Runway[/bold]: {data['runway_method']}")
+    console.print(f"[bold]Projection[/bold]: {data['projection_method']}")
     console.print(_provenance_line(data["provenance_summary"]))
     if html_path:
-        console.print(f"HTML report with the cash projection chart: {html_path}")
+        console.print(f"HTML report with its charts: {html_path}")

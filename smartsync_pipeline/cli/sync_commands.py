@@ -21,6 +21,7 @@ from smartsync_pipeline.mirror.anchors import AnchorStore, check_points
 from smartsync_pipeline.mirror.database import MirrorDatabase
 from smartsync_pipeline.mirror.snapshots import SnapshotReader
 from smartsync_pipeline.smart.materialization import DagsterTrail
+from smartsync_pipeline.sync.company_reconciliation import DEFAULT_MONTHS, reconcile_reports
 from smartsync_pipeline.sync.engine import SyncEngine, resolve_realm
 from smartsync_pipeline.sync.reconcile import reconcile as run_reconcile
 from smartsync_pipeline.sync.report import SyncReport
@@ -338,6 +339,19 @@ class _DagsterHeads:
 @click.command()
 @click.option("--realm", "realm_id", help="company realm id (optional with one company)")
 @click.option("--entity", "entities", multiple=True, help="entity to compare (repeatable); default: all")
+@click.option(
+    "--reports",
+    is_flag=True,
+    help="compare the mirror's figures with QBO's own reports instead (AP/AR aging, cash, net income by month)",
+)
+@click.option(
+    "--months",
+    type=click.IntRange(0, 24),
+    default=DEFAULT_MONTHS,
+    show_default=True,
+    help="with --reports: closed months whose net income is compared (plus the current month)",
+)
+@click.option("--json", "as_json", is_flag=True, help="with --reports: print the comparisons as JSON")
 @click.option("--counts-only", is_flag=True, help="compare COUNT(*) only (one call per entity)")
 @click.option(
     "--deep",
@@ -345,8 +359,20 @@ class _DagsterHeads:
     help="first re-read everything from QBO and repair mirror rows whose content differs at the same SyncToken",
 )
 @friendly_errors
-def reconcile(realm_id: str | None, entities: tuple[str, ...], counts_only: bool, deep: bool) -> None:
+def reconcile(
+    realm_id: str | None,
+    entities: tuple[str, ...],
+    reports: bool,
+    months: int,
+    as_json: bool,
+    counts_only: bool,
+    deep: bool,
+) -> None:
     """Compare the mirror with QBO; exit 0 when equal, 1 with a table of differences when not.
+
+    --reports fetches QBO's AgedPayables, AgedReceivables, BalanceSheet and monthly ProfitAndLoss
+    now and compares them to the cent with the figures the mirror gives (see the README's
+    "Reconciliation with QBO's reports"); each difference names the documents that explain it.
 
     --deep first runs a full sync that also compares every row's content (raw JSON and typed columns)
     with QBO's: a row edited in the mirror file keeps its SyncToken, so only this finds it. Such rows
@@ -354,8 +380,16 @@ def reconcile(realm_id: str | None, entities: tuple[str, ...], counts_only: bool
     the exit code is 1 so the tampering is not missed."""
     if counts_only and deep:
         raise click.UsageError("--deep compares every row; it cannot be combined with --counts-only")
+    if reports and (entities or counts_only or deep):
+        raise click.UsageError("--reports compares report figures; it cannot be combined with --entity, "
+                               "--counts-only or --deep")  # fmt: skip
+    if as_json and not reports:
+        raise click.UsageError("--json goes with --reports")
     home = Home.from_env()
     realm = resolve_realm(home, realm_id)
+    if reports:
+        _reconcile_reports(home, realm, months, as_json)
+        return
     names = _entities(entities) or None  # checked before the engine creates anything
     engine = SyncEngine(home)
     repairs: list[tuple[str, str, list[str]]] = []
@@ -377,6 +411,26 @@ def reconcile(realm_id: str | None, entities: tuple[str, ...], counts_only: bool
     for name, qbo_id, fields in repairs:
         click.echo(f"  {name} {qbo_id}: {', '.join(fields) or 'content'} differed from QBO at the same SyncToken")
     if not report.equal or repairs:
+        raise SystemExit(1)
+
+
+def _reconcile_reports(home: Home, realm: str, months: int, as_json: bool) -> None:
+    figures = reconcile_reports(home, realm, months=months)
+    ok = all(f.result.ok for f in figures)
+    if as_json:
+        click.echo(json.dumps({"realm_id": realm, "ok": ok, "comparisons": [f.as_json() for f in figures]}, indent=2))
+    else:
+        table = Table("comparison", "QBO report", "period", "mirror", "QBO", "status")
+        for f in figures:
+            r = f.result
+            status = "equal to the cent" if r.ok else f"{len(r.differences)} difference(s)"
+            table.add_row(f.comparison.title, f.comparison.report, f.period_key, str(r.mirror_total),
+                          str(r.report_total), status)  # fmt: skip
+        Console().print(table)
+        for f in figures:
+            if not f.result.ok:
+                click.echo(f.result.describe())
+    if not ok:
         raise SystemExit(1)
 
 

@@ -10,6 +10,7 @@ the sync's transaction); nothing updates or deletes rows.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -110,6 +111,7 @@ class ChangeLogAppender:
         self.next_id = h.change_id + 1
         self.prev_hash = h.row_hash
         self.first_id: int | None = None
+        self.seconds = 0.0  # time spent appending (the sync report's change_log phase)
 
     def append(self, changes_sql: str, params: Sequence[Any]) -> int:
         """Append the rows of ``changes_sql``: a SELECT yielding every content field except
@@ -117,6 +119,13 @@ class ChangeLogAppender:
         the same query: DuckDB hashes each row's content, Python chains the hashes, then the rows are
         inserted with them. No window runs over the JSON columns, so memory stays flat for a million
         rows. Returns the number of rows appended."""
+        started = time.perf_counter()
+        try:
+            return self._append(changes_sql, params)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def _append(self, changes_sql: str, params: Sequence[Any]) -> int:
         base = self.next_id - 1
         fields = ", ".join(CONTENT_FIELDS[1:])
         numbered = f"SELECT {base} + ord AS change_id, {fields} FROM ({changes_sql}) AS c"

@@ -18,17 +18,22 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
+from smartsync_pipeline.coordination import company_lock
 from smartsync_pipeline.durable_files import install
 from smartsync_pipeline.home import Home, RealmHome
-from smartsync_pipeline.locking import FileLock, LockTimeout, describe_holders, lock_holders
+from smartsync_pipeline.locking import LockTimeout, describe_holders, lock_holders
 from smartsync_pipeline.mirror.schema import migrate
+from smartsync_pipeline.mirror.shared_instance import SharedInstance
+
+_T = TypeVar("_T")
 
 _HOLDER_PID = re.compile(r"\(PID (\d+)\)")
 
@@ -59,9 +64,7 @@ class MirrorDatabase:
         ensure_upgraded(self.home)
         self.shard = self.home.only_realm(self.realm_id)
         self.realm_id = self.shard.realm_id
-        self.lock = FileLock(
-            self.shard.locks_dir / "write.lock", what=f"the mirror writer lock of company {self.realm_id}"
-        )
+        self.lock = company_lock(self.shard, "write", f"the mirror writer lock of company {self.realm_id}")
 
     @property
     def path(self) -> Path:
@@ -119,15 +122,29 @@ class MirrorDatabase:
         is complete and can be copied into a snapshot, and DuckDB's own file lock is released.
         """
         self.shard.ensure()
-        target = path or self.path
-        con = self._open(target, read_only=False, busy_timeout=busy_timeout)
+        if path is not None:  # a full sync's shadow: its own instance, with its own memory limit
+            con = self._open(path, read_only=False, busy_timeout=busy_timeout)
+            try:
+                os.chmod(path, 0o600)
+                migrate(con)
+                yield con
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            return
+        # The mirror itself (incremental syncs, on-demand refreshes): attached to this process's
+        # writer instance, which costs ~1 ms instead of creating and closing an instance.
+        instance = SharedInstance.for_config(self._shared_config())
+        name, con = self._open_with(
+            lambda: instance.attach(self.path, read_only=False), self.path, busy_timeout=busy_timeout
+        )
         try:
-            os.chmod(target, 0o600)
+            os.chmod(self.path, 0o600)
             migrate(con)
             yield con
-            con.execute("CHECKPOINT")
+            con.execute(f"CHECKPOINT {name}")
         finally:
-            con.close()
+            instance.detach(name, con)
 
     @contextmanager
     def inspect(self, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -148,14 +165,19 @@ class MirrorDatabase:
     def _open(self, path: Path, *, read_only: bool, busy_timeout: float | None = None) -> duckdb.DuckDBPyConnection:
         """Open ``path``, waiting out (bounded) a foreign process that holds it; our own writers are
         already excluded by the writer lock, so whoever holds it now is not one of them."""
+        if read_only:
+            return self._open_with(lambda: duckdb.connect(str(path), read_only=True), path, busy_timeout=busy_timeout)
+        config = self._config()
+        return self._open_with(lambda: duckdb.connect(str(path), config=config), path, busy_timeout=busy_timeout)
+
+    def _open_with(self, opener: Callable[[], _T], path: Path, *, busy_timeout: float | None = None) -> _T:
+        """``opener()``, retried while a foreign process holds ``path`` (bounded by the busy timeout)."""
         bound = self.busy_timeout if busy_timeout is None else busy_timeout
         start = time.monotonic()
         delay = 0.01
         while True:
             try:
-                if read_only:
-                    return duckdb.connect(str(path), read_only=True)
-                return duckdb.connect(str(path), config=self._config())
+                return opener()
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
                     raise
@@ -183,3 +205,20 @@ class MirrorDatabase:
             "preserve_insertion_order": "false",
             "temp_directory": str(tmp),
         }
+
+    def _shared_config(self) -> dict[str, str]:
+        """The writer instance of this process and home: every company's small writes share it (one
+        spill folder for the home, so a process serving many companies holds one instance)."""
+        return shared_writer_config(self.home, self.memory_limit, self.threads)
+
+
+def shared_writer_config(home: Home, memory_limit: str = "192MB", threads: int = 1) -> dict[str, str]:
+    """Configuration of the writer instance mirror writes and snapshot publication attach to."""
+    tmp = home.root / "duckdb_tmp"
+    tmp.mkdir(exist_ok=True, mode=0o700)
+    return {
+        "memory_limit": memory_limit,
+        "threads": str(threads),
+        "preserve_insertion_order": "false",
+        "temp_directory": str(tmp),
+    }

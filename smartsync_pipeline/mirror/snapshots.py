@@ -43,8 +43,10 @@ from smartsync_pipeline.durable_files import install, point_symlink, remove_left
 from smartsync_pipeline.entities import entity
 from smartsync_pipeline.home import Home, RealmHome, RealmNotFound
 from smartsync_pipeline.mirror.apply import id_key
+from smartsync_pipeline.mirror.database import shared_writer_config
 from smartsync_pipeline.mirror.reports import copy_reports
 from smartsync_pipeline.mirror.schema import data_version
+from smartsync_pipeline.mirror.shared_instance import SharedInstance
 from smartsync_pipeline.mirror.sql import fetch_one, sql_literal
 
 log = logging.getLogger("smartsync.mirror")
@@ -268,10 +270,13 @@ class SnapshotStore:
                 log.warning("snapshot %s was modified after it was published; it is not reused", standby)
                 continue
             os.chmod(standby, 0o644)
+            # Attached to this process's writer instance (no instance to create and close).
+            instance = SharedInstance.for_config(shared_writer_config(self.home))
             try:
-                con = duckdb.connect(str(standby), config={"threads": "1", "memory_limit": "192MB"})
+                attached, con = instance.attach(standby, read_only=False)
             except duckdb.Error:
-                # Open in some reader (DuckDB's file lock): untouched, so it stays sealed as it was.
+                # Open in some reader (DuckDB's file lock, or this process's own readers): untouched,
+                # so it stays sealed as it was.
                 os.chmod(standby, 0o444)
                 seal(standby)
                 continue
@@ -280,7 +285,7 @@ class SnapshotStore:
             except duckdb.Error:
                 caught_up = False
             finally:
-                con.close()
+                instance.detach(attached, con)
             if not caught_up:
                 self._remove(standby)  # half-written or unusable now; an old generation anyway
                 continue
@@ -347,6 +352,7 @@ def _catch_up(con: duckdb.DuckDBPyConnection, mirror_path: Path) -> str:
     """Bring the snapshot open on ``con`` level with the mirror, in one transaction. Returns the
     snapshot's content key afterwards (the caller checks it equals the mirror's), or "" when the
     change log cannot describe the difference."""
+    own = fetch_one(con, "SELECT current_database()")[0]
     con.execute(f"ATTACH {sql_literal(str(mirror_path))} AS m (READ_ONLY)")
     try:
         key = content_key(con)
@@ -393,7 +399,7 @@ def _catch_up(con: duckdb.DuckDBPyConnection, mirror_path: Path) -> str:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        con.execute("CHECKPOINT")
+        con.execute(f"CHECKPOINT {own}")
         return content_key(con)
     finally:
         con.execute("DETACH m")
@@ -401,7 +407,8 @@ def _catch_up(con: duckdb.DuckDBPyConnection, mirror_path: Path) -> str:
 
 @dataclass
 class _Open:
-    con: duckdb.DuckDBPyConnection
+    name: str  # its catalog in the shared reader instance
+    con: duckdb.DuckDBPyConnection  # the attachment's own cursor
     users: int = 0
     last_used: float = 0.0
 
@@ -471,7 +478,7 @@ class SnapshotReader:
                 raise FileNotFoundError(f"no published mirror snapshot under {where}; run `smartsync sync` first")
             realm = info.realm_id
             try:
-                con = self._acquire(info)
+                entry = self._acquire(info)
                 break
             except (duckdb.IOException, FileNotFoundError):
                 # Collected between reading CURRENT and opening it: read CURRENT again.
@@ -479,25 +486,40 @@ class SnapshotReader:
                 if attempt == 2:
                     raise
         try:
-            cur = con.cursor()
+            cur = entry.con.cursor()
             try:
+                cur.execute(f"USE {entry.name}")
                 yield cur, info
             finally:
                 cur.close()
         finally:
             self._release(info)
 
-    def _acquire(self, info: SnapshotInfo) -> duckdb.DuckDBPyConnection:
+    def _acquire(self, info: SnapshotInfo) -> _Open:
         key = (info.realm_id, info.file)
         with self._lock:
             entry = self._open.get(key)
             if entry is None:
-                # Default configuration, so a connection the caller opened to the same file can coexist.
-                entry = _Open(duckdb.connect(str(info.path), read_only=True))
+                # Attached read-only to this process's reader instance (default configuration, so a
+                # connection the caller opened to the same file can coexist): ~1 ms, where creating
+                # an instance per generation cost tens.
+                entry = _Open(*self._instance().attach(info.path, read_only=True))
                 self._open[key] = entry
             entry.users += 1
             entry.last_used = time.monotonic()
-            return entry.con
+            return entry
+
+    @staticmethod
+    def _instance() -> SharedInstance:
+        return SharedInstance.for_config({})
+
+    def _close(self, entry: _Open) -> None:
+        self._instance().detach(entry.name, entry.con)
+
+    def attached(self) -> list[str]:
+        """Files this reader holds open right now (tests, leak checks)."""
+        with self._lock:
+            return sorted(f"{realm}/{file}" for realm, file in self._open)
 
     def _release(self, info: SnapshotInfo) -> None:
         key = (info.realm_id, info.file)
@@ -507,17 +529,22 @@ class SnapshotReader:
             if entry is None:
                 return
             entry.users -= 1
-            if entry.users == 0 and (newest is None or newest.file != info.file):
-                entry.con.close()
-                del self._open[key]
+            # Idle connections to superseded generations of this company go now, not when the LRU
+            # bound is reached: each holds descriptors and memory, and an open file can never be
+            # caught up by the next publication (DuckDB refuses a writer on it), which then falls
+            # back to copying the whole mirror.
+            for k, e in list(self._open.items()):
+                if k[0] == info.realm_id and e.users == 0 and (newest is None or newest.file != k[1]):
+                    self._close(e)
+                    del self._open[k]
             idle = sorted((e.last_used, k) for k, e in self._open.items() if e.users == 0)
             for _, k in idle[: max(0, len(idle) - self.max_idle)]:
-                self._open.pop(k).con.close()
+                self._close(self._open.pop(k))
 
     def close(self) -> None:
         with self._lock:
             for entry in self._open.values():
-                entry.con.close()
+                self._close(entry)
             self._open.clear()
 
 

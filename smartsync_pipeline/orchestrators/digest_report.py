@@ -1,8 +1,11 @@
-"""The runway digest as people read it: Markdown (Dagster UI metadata) and an HTML page with a cash
-projection chart (inline SVG, no plotting dependency)."""
+"""The runway digest as people read it: Markdown (Dagster UI metadata), the CLI's table and an HTML
+page with three pictures (inline SVG, ``digest_chart``): the cash projection, the bank balance with
+each week's net cash flow over the trailing 13 weeks, and runway over time. The method of each
+headline number is printed beside it, not in a footnote."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from importlib import resources
 from typing import Any
@@ -10,19 +13,39 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from smartsync_pipeline.orchestrators.digest_chart import BLUE, GREEN, RED, Bars, Chart, Line, render
+
+# The headline cards, in reading order (the CLI, the demo and the HTML page show these).
 FIGURES = (
-    ("cash_on_hand", "Cash on hand"),
-    ("ap_due_7d", "AP due in 7 days"),
-    ("ap_due_30d", "AP due in 30 days"),
-    ("ap_due_60d", "AP due in 60 days"),
-    ("ar_due_7d", "AR due in 7 days"),
-    ("ar_due_30d", "AR due in 30 days"),
-    ("ar_due_60d", "AR due in 60 days"),
-    ("overdue_ap", "Overdue AP"),
-    ("overdue_ar", "Overdue AR"),
-    ("net_30d", "Net cash flow, next 30 days"),
-    ("weekly_net_burn", "Average weekly net burn (13 weeks)"),
-    ("runway_weeks", "Runway (weeks)"),
+    ("cash_on_hand", "Cash in bank accounts"),
+    ("weekly_net_burn", "Average weekly net burn (last 13 weeks)"),
+    ("runway_weeks", "Runway"),
+    ("projection_low", "Lowest projected cash (next 9 weeks)"),
+    ("ap_net", "Owed to vendors (net of vendor credits)"),
+    ("ar_net", "Owed by customers (net of credits)"),
+    ("overdue_ap", "Overdue bills"),
+    ("overdue_ar", "Overdue invoices"),
+    ("net_30d", "Invoices due minus bills due, next 30 days"),
+)
+
+# How each headline figure is made, printed inside its card (the full sentences follow the cards).
+HOW = {
+    "cash_on_hand": "sum of today's balances of the Bank accounts",
+    "weekly_net_burn": "(money out of the bank accounts - money in) ÷ 13 weeks",
+    "runway_weeks": "cash in bank accounts ÷ average weekly net burn",
+    "projection_low": "today's cash, bills paid and invoices collected when due",
+}
+
+# Payables and receivables in detail: (label, payable key, receivable key).
+BALANCES = (
+    ("Open documents", "ap_open", "ar_open"),
+    ("Vendor credits / credit memos", "vendor_credits", "credit_memos"),
+    ("Unapplied customer payments", None, "unapplied_payments"),
+    ("Net", "ap_net", "ar_net"),
+    ("Due within 7 days (overdue included)", "ap_due_7d", "ar_due_7d"),
+    ("Due within 30 days (overdue included)", "ap_due_30d", "ar_due_30d"),
+    ("Due within 60 days (overdue included)", "ap_due_60d", "ar_due_60d"),
+    ("Overdue", "overdue_ap", "overdue_ar"),
 )
 
 
@@ -36,17 +59,34 @@ def fmt_money(value: Any) -> str:
 
 def figure_text(key: str, value: Any) -> str:
     if key == "runway_weeks":
-        return "not burning" if value is None else f"{value} weeks"
+        return "not burning cash" if value is None else f"{value} weeks"
+    if key == "projection_low":
+        return "n/a" if not value else f"{fmt_money(value['cash'])} (week ending {value['week_ending']})"
     return fmt_money(value)
+
+
+def title(digest: dict[str, Any]) -> str:
+    return f"Runway digest — {digest['company_name']}"
 
 
 def to_markdown(digest: dict[str, Any]) -> str:
     lines = [
-        f"### Runway digest — company {digest['business_id']}, as of {digest['as_of_date']}",
+        f"### {title(digest)}, as of {digest['as_of_date']}",
         "",
         "| figure | value |",
         "|---|---:|",
         *(f"| {label} | {figure_text(key, digest.get(key))} |" for key, label in FIGURES),
+        "",
+        f"**Runway.** {digest['runway_method']}",
+        "",
+        f"**Projection.** {digest['projection_method']}",
+        "",
+        "| week ending | in | out | cash at end |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {p['week_ending']} | {fmt_money(p['inflow'])} | {fmt_money(p['outflow'])} | {fmt_money(p['cash'])} |"
+            for p in digest["cash_projection"]
+        ),
         "",
         "**Top vendors owed**",
         "",
@@ -78,57 +118,69 @@ def to_markdown(digest: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def projection_svg(points: list[dict[str, Any]], width: int = 720, height: int = 300) -> str:
-    """Bars for weekly inflow (green) and outflow (red), a line for projected cash (blue)."""
-    if not points:
-        return "<svg xmlns='http://www.w3.org/2000/svg'/>"
-    pad_l, pad_r, pad_t, pad_b = 90, 20, 20, 50
-    cash = [float(p["cash"]) for p in points]
-    flows = [float(p["inflow"]) for p in points] + [-float(p["outflow"]) for p in points]
-    lo = min([0.0, *cash, *flows])
-    hi = max([0.0, *cash, *flows]) or 1.0
-    span = (hi - lo) or 1.0
-    plot_w, plot_h = width - pad_l - pad_r, height - pad_t - pad_b
-    step = plot_w / len(points)
+def _short_day(iso: str) -> str:
+    d = date.fromisoformat(iso)
+    return f"{d.day} {d:%b}"
 
-    def y(v: float) -> float:
-        return pad_t + (hi - v) / span * plot_h
 
-    parts = [
-        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' "
-        f"aria-label='Projected cash by week'>",
-        f"<line x1='{pad_l}' y1='{y(0):.1f}' x2='{width - pad_r}' y2='{y(0):.1f}' stroke='#888' stroke-width='1'/>",
-    ]
-    for tick in (hi, (hi + lo) / 2, lo):
-        parts.append(
-            f"<text x='{pad_l - 8}' y='{y(tick) + 4:.1f}' font-size='11' text-anchor='end' fill='#444'>"
-            f"{fmt_money(round(tick, 2))}</text>"
-        )
-    line = []
-    for i, p in enumerate(points):
-        x0 = pad_l + i * step
-        inflow, outflow = float(p["inflow"]), float(p["outflow"])
-        bw = step * 0.3
-        parts.append(
-            f"<rect x='{x0 + step * 0.15:.1f}' y='{y(inflow):.1f}' width='{bw:.1f}' "
-            f"height='{max(0.0, y(0) - y(inflow)):.1f}' fill='#3a9d5d'><title>in {fmt_money(inflow)}</title></rect>"
-        )
-        parts.append(
-            f"<rect x='{x0 + step * 0.5:.1f}' y='{y(0):.1f}' width='{bw:.1f}' "
-            f"height='{max(0.0, y(-outflow) - y(0)):.1f}' fill='#d2553f'><title>out {fmt_money(outflow)}</title></rect>"
-        )
-        cx = x0 + step / 2
-        line.append(f"{cx:.1f},{y(float(p['cash'])):.1f}")
-        parts.append(
-            f"<text x='{cx:.1f}' y='{height - pad_b + 16}' font-size='10' text-anchor='middle' fill='#444'>"
-            f"{p['week_ending'][5:]}</text>"
-        )
-    parts.append(f"<polyline points='{' '.join(line)}' fill='none' stroke='#2b6cb0' stroke-width='2.5'/>")
-    for pt in line:
-        cx, cy = pt.split(",")
-        parts.append(f"<circle cx='{cx}' cy='{cy}' r='3.5' fill='#2b6cb0'/>")
-    parts.append("</svg>")
-    return "".join(parts)
+def projection_chart(digest: dict[str, Any]) -> Chart:
+    points = digest["cash_projection"]
+    return Chart(
+        title=f"{digest['company_name']} — projected cash, next {len(points) - 1} weeks",
+        aria_label="Projected cash by week",
+        x_labels=[("today" if p["week"] == 0 else f"wk {p['week']}", _short_day(p["week_ending"])) for p in points],
+        lines=[Line("cash", [Decimal(p["cash"]) for p in points], BLUE, "cash at end of week")],
+        bars=[
+            Bars(
+                "inflow",
+                [None if p["week"] == 0 else Decimal(p["inflow"]) for p in points],
+                GREEN,
+                "invoices collected",
+            ),
+            Bars("outflow", [None if p["week"] == 0 else -Decimal(p["outflow"]) for p in points], RED, "bills paid"),
+        ],
+        note="weeks end on the date shown; overdue items spread over the first weeks (method beside the chart)",
+    )
+
+
+def trailing_chart(digest: dict[str, Any]) -> Chart:
+    weeks = digest["runway_history"]
+    return Chart(
+        title=f"{digest['company_name']} — bank balance and net cash flow, last {len(weeks)} weeks",
+        aria_label="Trailing burn by week",
+        x_labels=[
+            (f"wk {i - len(weeks) + 1}" if i < len(weeks) - 1 else "this wk", _short_day(w["week_ending"]))
+            for i, w in enumerate(weeks)
+        ],
+        lines=[Line("cash", [Decimal(w["cash"]) for w in weeks], BLUE, "bank balance at end of week")],
+        bars=[
+            Bars("net", [-Decimal(w["net_burn"]) for w in weeks], GREEN, "net cash flow (in - out)", RED),
+        ],
+        note="red bars: weeks that burned cash; balance = today's balance less the movements since",
+    )
+
+
+def runway_chart(digest: dict[str, Any]) -> Chart:
+    weeks = digest["runway_history"]
+    return Chart(
+        title=f"{digest['company_name']} — runway over time (13-week trailing burn)",
+        aria_label="Runway by week",
+        x_labels=[
+            (f"wk {i - len(weeks) + 1}" if i < len(weeks) - 1 else "this wk", _short_day(w["week_ending"]))
+            for i, w in enumerate(weeks)
+        ],
+        lines=[
+            Line(
+                "runway",
+                [None if w["runway_weeks"] is None else Decimal(w["runway_weeks"]) for w in weeks],
+                BLUE,
+                "runway in weeks",
+            ),
+        ],
+        y_unit="weeks",
+        note="a gap: the company was not burning cash over the 13 weeks to that date",
+        height=260,
+    )
 
 
 def to_html(digest: dict[str, Any]) -> str:
@@ -137,6 +189,10 @@ def to_html(digest: dict[str, Any]) -> str:
     template = env.from_string(
         resources.files("smartsync_pipeline.orchestrators").joinpath("templates/digest.html.j2").read_text()
     )
-    figures = [(label, figure_text(key, digest.get(key))) for key, label in FIGURES]
-    chart = Markup(projection_svg(digest["cash_projection"]))  # noqa: S704 - numbers and dates only
-    return template.render(d=digest, figures=figures, chart=chart)
+    figures = [(key, label, figure_text(key, digest.get(key))) for key, label in FIGURES]
+    charts = {
+        "projection": Markup(render(projection_chart(digest))),  # noqa: S704 - escaped in digest_chart
+        "trailing": Markup(render(trailing_chart(digest))),  # noqa: S704
+        "runway": Markup(render(runway_chart(digest))),  # noqa: S704
+    }
+    return template.render(d=digest, title=title(digest), figures=figures, how=HOW, balances=BALANCES, charts=charts)

@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import threading
 
+from smartsync_pipeline.coordination.settings import coordination_url
 from smartsync_pipeline.home import Home
-from smartsync_pipeline.qbo.rate_limit import RealmRateLimiter
+from smartsync_pipeline.qbo.rate_limit import RealmRateLimiter, realm_limiter
 
 _lock = threading.Lock()
-_limiters: dict[tuple[str, str], RealmRateLimiter] = {}
+_limiters: dict[tuple[str, str, str], RealmRateLimiter] = {}
 
 
 def shared_limiter(realm_id: str, home: Home | None = None) -> RealmRateLimiter:
-    """The process's limiter of ``realm_id`` in ``home`` (default: SMARTSYNC_HOME), created on first use."""
+    """The process's limiter of ``realm_id`` in ``home`` (default: SMARTSYNC_HOME), created on first use
+    by ``realm_limiter`` (the files of this machine, or the budget shared through PostgreSQL)."""
     home = home if home is not None else Home.from_env()
-    key = (str(home.locks_dir.resolve()), realm_id)
+    key = (str(home.locks_dir.resolve()), realm_id, coordination_url() or "")
     with _lock:
         limiter = _limiters.get(key)
         if limiter is None:
-            limiter = _limiters[key] = RealmRateLimiter(realm_id, home=home)
+            limiter = _limiters[key] = realm_limiter(realm_id, home=home)
         return limiter
 
 

@@ -243,4 +243,16 @@ class RealmRateLimiter:
             self._fds = {}
 
 
-__all__ = ["RealmRateLimiter", "SlotTicket", "WaitTooLong"]
+def realm_limiter(realm_id: str, *, home: Home | None = None, **limits: float) -> RealmRateLimiter:
+    """The limiter for ``realm_id``: these files on one machine, or the budget every host shares through
+    PostgreSQL when ``SMARTSYNC_COORDINATION`` names one (``coordination/request_budget.py``)."""
+    from smartsync_pipeline.coordination import SharedRateLimiter, coordination_url, home_namespace
+
+    home = home if home is not None else Home.from_env()
+    url = coordination_url()
+    if url is None:
+        return RealmRateLimiter(realm_id, home=home, **limits)  # type: ignore[arg-type]
+    return SharedRateLimiter(url, home_namespace(home), realm_id, **limits)  # type: ignore[return-value, arg-type]
+
+
+__all__ = ["RealmRateLimiter", "SlotTicket", "WaitTooLong", "realm_limiter"]

@@ -9,7 +9,10 @@ from typing import Any
 
 from smartsync_pipeline.services.accounts import AccountService, CashPosition
 from smartsync_pipeline.services.answers import Documents
+from smartsync_pipeline.services.bank_flows import BankFlows, BankFlowService
 from smartsync_pipeline.services.bills import BillService
+from smartsync_pipeline.services.company import CompanyName, CompanyService
+from smartsync_pipeline.services.credits import Credits, CreditService
 from smartsync_pipeline.services.invoices import InvoiceService
 from smartsync_pipeline.services.parties import CustomerService, Ranking, VendorService
 from smartsync_pipeline.services.payments import CashFlowHistory, PaymentService
@@ -27,6 +30,9 @@ class DomainServices:
     vendors: VendorService
     customers: CustomerService
     payments: PaymentService
+    bank_flows: BankFlowService
+    credits: CreditService
+    company: CompanyService
 
 
 def for_business(reader: Any, business_id: str, *, today: date | None = None) -> DomainServices:
@@ -40,15 +46,24 @@ def for_business(reader: Any, business_id: str, *, today: date | None = None) ->
         VendorService(qbo_sync),
         CustomerService(qbo_sync),
         PaymentService(qbo_sync),
+        BankFlowService(qbo_sync),
+        CreditService(qbo_sync),
+        CompanyService(qbo_sync),
     )
 
 
 __all__ = [
     "AccountService",
     "AsyncView",
+    "BankFlowService",
+    "BankFlows",
     "BillService",
     "CashFlowHistory",
     "CashPosition",
+    "CompanyName",
+    "CompanyService",
+    "CreditService",
+    "Credits",
     "CustomerService",
     "Documents",
     "DomainServices",

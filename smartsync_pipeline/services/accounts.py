@@ -12,7 +12,7 @@ from smartsync_pipeline.smart.sync_service import Provenance, QBOSyncService
 @dataclass(frozen=True)
 class CashPosition:
     total: Decimal
-    accounts: list[dict]  # id, name, balance (active bank accounts)
+    accounts: list[dict]  # id, name, balance (Decimal) of each active bank account
     provenance: Provenance
 
 
@@ -25,7 +25,6 @@ class AccountService:
         result = self.qbo_sync.get_accounts(account_type="Bank", max_age=max_age)
         rows = result.rows[result.rows["active"].fillna(True).astype(bool)] if len(result.rows) else result.rows
         accounts = [
-            {"id": r["id"], "name": r["name"], "balance": str(money(r["current_balance"]))}
-            for r in rows.to_dict("records")
+            {"id": r["id"], "name": r["name"], "balance": money(r["current_balance"])} for r in rows.to_dict("records")
         ]
         return CashPosition(money(rows["current_balance"].sum() if len(rows) else 0), accounts, result.provenance)

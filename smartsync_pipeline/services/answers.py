@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation
 from typing import Any
 
 import pandas as pd
@@ -13,13 +13,29 @@ import pandas as pd
 from smartsync_pipeline.smart.sync_service import Provenance, check_days
 
 CENT = Decimal("0.01")
+_EXACT = Context(prec=38, traps=[Inexact, InvalidOperation])
 
 
 def money(value: Any) -> Decimal:
-    """A sum of money as an exact 2-decimal Decimal (pandas sums floats; cents are what we report)."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    """An amount of money as a 2-place Decimal, exactly: the mirror's DECIMAL(18,2) values and their
+    sums already are whole cents, so nothing is rounded here. A binary float, or an amount with a
+    fraction of a cent, is a bug upstream and raises instead of being rounded into place."""
+    if value is None or value is pd.NA:
         return Decimal("0.00")
-    return Decimal(str(round(float(value), 6))).quantize(CENT, rounding=ROUND_HALF_UP)
+    if hasattr(value, "item") and not isinstance(value, Decimal):
+        value = value.item()  # a numpy integer from a pandas count
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        raise TypeError(f"money must be exact (Decimal or int), got {type(value).__name__} {value!r}")
+    try:
+        return Decimal(value).quantize(CENT, context=_EXACT)
+    except (Inexact, InvalidOperation):
+        raise ValueError(f"not a whole number of cents: {value!r}") from None
+
+
+def per(amount: Decimal, numerator: int, denominator: int) -> Decimal:
+    """``amount * numerator / denominator`` to the cent (half up): a derived rate such as a weekly
+    average, the one place a division makes rounding unavoidable."""
+    return (money(amount) * numerator / denominator).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)
@@ -65,7 +81,8 @@ class Documents:
         return {h: self.balance_due(None, check_days(h, "horizon")) for h in horizons}
 
     def records(self) -> list[dict[str, Any]]:
-        """JSON-ready rows (dates as ISO strings, money as 2-decimal strings)."""
+        """Rows as plain Python values: money as exact Decimals, dates as ``date``, missing as None
+        (``smartsync_pipeline.api.money.to_json`` writes them as JSON)."""
         return [{k: _plain(k, v) for k, v in rec.items()} for rec in self.rows.to_dict("records")]
 
 
@@ -77,12 +94,12 @@ def balance(rows: pd.DataFrame, mask: pd.Series | None = None) -> Decimal:
 
 
 def _plain(key: str, value: Any) -> Any:
-    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and pd.isna(value)):
         return None
     if key in ("total_amt", "balance"):
-        return str(money(value))
-    if isinstance(value, pd.Timestamp | date):
-        return value.isoformat()[:10] if key.endswith("date") else value.isoformat()
+        return money(value)
+    if isinstance(value, pd.Timestamp):
+        return value.date() if key.endswith("date") else value.to_pydatetime()
     return value.item() if hasattr(value, "item") else value
 
 

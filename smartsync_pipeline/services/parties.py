@@ -12,7 +12,7 @@ from smartsync_pipeline.smart.sync_service import Provenance, QBOSyncService
 
 @dataclass(frozen=True)
 class Ranking:
-    items: list[dict]
+    items: list[dict]  # amounts (owed, overdue) as exact Decimals
     provenance: Provenance
 
 
@@ -43,7 +43,7 @@ class VendorService:
             .head(_check_top(top))
         )
         items = [
-            {"vendor_id": r.vendor_id, "vendor_name": r.vendor_name, "owed": str(money(r.owed)),
+            {"vendor_id": r.vendor_id, "vendor_name": r.vendor_name, "owed": money(r.owed),
              "open_bills": int(r.bills), "overdue_bills": int(r.overdue)}
             for r in grouped.itertuples()
         ]  # fmt: skip
@@ -71,7 +71,7 @@ class CustomerService:
             .head(_check_top(top))
         )
         items = [
-            {"customer_id": r.customer_id, "customer_name": r.customer_name, "overdue": str(money(r.overdue)),
+            {"customer_id": r.customer_id, "customer_name": r.customer_name, "overdue": money(r.overdue),
              "overdue_invoices": int(r.invoices), "days_overdue_max": int(-r.worst)}
             for r in grouped.itertuples()
         ]  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from smartsync_pipeline.services.answers import money
+from smartsync_pipeline.services.answers import money, per
 from smartsync_pipeline.smart.sync_service import Provenance, QBOSyncService, ReadResult, check_days
 
 
@@ -23,7 +23,7 @@ class CashFlowHistory:
     @property
     def weekly_net_burn(self) -> Decimal:
         """Average net outflow per week (positive = burning cash)."""
-        return money((self.outflows - self.inflows) * 7 / self.days) if self.days else money(0)
+        return per(self.outflows - self.inflows, 7, self.days) if self.days else money(0)
 
 
 class PaymentService:

@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from smartsync_pipeline.entities import EntitySpec, entity
+from smartsync_pipeline.entities import entity_names as entity_names_registered
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.locking import FileLock, LockTimeout
 from smartsync_pipeline.mirror.snapshots import SnapshotInfo, SnapshotReader
@@ -33,6 +34,7 @@ from smartsync_pipeline.qbo.errors import QBOError, ReauthorizationRequired
 from smartsync_pipeline.smart.errors import DataUnavailableError, RefreshStillRunning, UnknownCompanyError
 from smartsync_pipeline.smart.materialization import DagsterTrail
 from smartsync_pipeline.smart.provenance import Provenance, Source
+from smartsync_pipeline.smart.rows import fetch_frame
 from smartsync_pipeline.sync.engine import SyncEngine
 from smartsync_pipeline.sync.report import SyncReport
 
@@ -237,7 +239,8 @@ class SmartReader:
         for all of them (a digest reads six entities: one refresh, not six timeouts), and return a reader
         whose reads of those entities at this ``max_age`` answer from that refresh (or, when it failed,
         stale-if-error at once, without asking QBO again)."""
-        return RefreshedTogether(self, realm_id, [entity(n) for n in entity_names], max_age)
+        known = set(entity_names_registered())  # names this build does not mirror are read as usual
+        return RefreshedTogether(self, realm_id, [entity(n) for n in entity_names if n in known], max_age)
 
     def _read_after_refresh(self, req: _Request) -> ReadResult:
         try:
@@ -424,7 +427,7 @@ class SmartReader:
         reason: str = "",
     ) -> ReadResult:
         with self.snapshots().cursor(info, realm_id=req.realm_id) as (cur, used):
-            rows = cur.execute(req.sql, req.args).df()
+            rows = fetch_frame(cur, req.sql, req.args)  # money stays exact: smart/rows.py
         spec = req.spec
         as_of = used.last_sync_at(req.realm_id, spec.name)
         age = (self._now() - as_of).total_seconds() if as_of else None

@@ -6,10 +6,14 @@ else QBO first" and carries provenance. ``AsyncView`` gives the awaitable form t
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
+from smartsync_pipeline.entities import find_entity
+from smartsync_pipeline.qbo.credentials import CompanyStore
+from smartsync_pipeline.qbo.errors import QBOError
 from smartsync_pipeline.smart.errors import DataUnavailableError, SmartReadError, UnknownCompanyError
 from smartsync_pipeline.smart.provenance import Provenance
 from smartsync_pipeline.smart.reader import ReadResult, SmartReader
@@ -28,6 +32,21 @@ __all__ = [
 ]
 
 MAX_DAYS = 3650
+_PATH = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$")
+_ALIAS = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _json_path(path: str) -> str:
+    """A dotted QBO field path as a DuckDB JSON path (only names: nothing a caller could inject)."""
+    if not _PATH.match(path):
+        raise ValueError(f"not a QBO field path: {path!r}")
+    return "$." + path
+
+
+def _alias(alias: str) -> str:
+    if not _ALIAS.match(alias):
+        raise ValueError(f"not a column alias: {alias!r}")
+    return alias
 
 
 def check_days(days: Any, name: str = "days") -> int:
@@ -161,3 +180,49 @@ class QBOSyncService:
             columns="id, name, account_type, account_sub_type, classification, current_balance, active",
             order_by="name", max_age=max_age,
         )  # fmt: skip
+
+    # -- the whole books, as raw QBO objects ------------------------------------------------------
+
+    def mirrors(self, entity_name: str) -> bool:
+        """Whether this build mirrors ``entity_name`` (entities join the registry over time; services
+        that use every entity they can ask this instead of importing the registry)."""
+        return find_entity(entity_name) is not None
+
+    def get_fields_since(
+        self, entity_name: str, since_days: int, fields: dict[str, str], *, max_age: float | None = None
+    ) -> ReadResult:
+        """Live objects of a transaction entity dated (``TxnDate``) on or after today - ``since_days``, as
+        rows of ``id, txn_date`` and one text column per ``fields`` entry (alias -> dotted JSON path into
+        the raw QBO object; an object or array comes back as its JSON text). For rules that read nested
+        fields (account refs, lines) of any entity, whatever typed columns it has."""
+        since = self.today() - timedelta(days=check_days(since_days, "since_days"))
+        picked = ", ".join(
+            f"json_extract_string(raw, '{_json_path(path)}') AS {_alias(alias)}" for alias, path in fields.items()
+        )
+        day = "TRY_CAST(json_extract_string(raw, '$.TxnDate') AS DATE)"
+        return self.reader.read(
+            entity_name, self.realm_id, where=f"{day} >= ?", params=[since],
+            columns=f"id, {day} AS txn_date" + (f", {picked}" if picked else ""), order_by="txn_date, id",
+            max_age=max_age,
+        )  # fmt: skip
+
+    def get_objects(self, entity_name: str, *, max_age: float | None = None) -> ReadResult:
+        """Every live object of ``entity_name`` as rows of ``id, raw`` (the full QBO JSON)."""
+        return self.reader.read(
+            entity_name, self.realm_id, columns="id, CAST(raw AS VARCHAR) AS raw", order_by="id", max_age=max_age
+        )
+
+    def get_unapplied_payments(self, *, max_age: float | None = None) -> ReadResult:
+        """Customer payments with money not yet applied to an invoice (a credit the customer holds)."""
+        return self.reader.read(
+            "Payment", self.realm_id, where="unapplied_amt > 0",
+            columns="id, txn_date, total_amt, unapplied_amt, customer_id, customer_name", order_by="txn_date, id",
+            max_age=max_age,
+        )  # fmt: skip
+
+    def connection_name(self) -> str:
+        """The company name stored with the connection ('' when none was given or it cannot be read)."""
+        try:
+            return CompanyStore(self.reader.home).load(self.realm_id).name
+        except (QBOError, OSError, ValueError):
+            return ""

@@ -18,10 +18,11 @@ tombstone deleted after the listing was read.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,9 +30,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from smartsync_pipeline.coordination import company_lock
+from smartsync_pipeline.coordination.company_locks import ExclusiveLock
 from smartsync_pipeline.entities import EntitySpec, entity, iter_entities
 from smartsync_pipeline.home import Home, RealmHome
-from smartsync_pipeline.locking import FileLock
 from smartsync_pipeline.mirror import change_log
 from smartsync_pipeline.mirror.anchors import AnchoredCommit, AnchorMismatch, AnchorStore
 from smartsync_pipeline.mirror.apply import (
@@ -98,6 +100,30 @@ def _is_disconnected(home: Home, realm_id: str) -> bool:
         return False
 
 
+class _PhaseClock:
+    """Charges elapsed time to one phase of ``report`` at a time (the phases of one ``with`` block)."""
+
+    def __init__(self, report: SyncReport, phase: str) -> None:
+        self.report, self.phase, self.since = report, phase, time.perf_counter()
+
+    def switch(self, phase: str) -> None:
+        now = time.perf_counter()
+        if self.phase:
+            self.report.add_time(self.phase, now - self.since)
+        self.phase, self.since = phase, now
+
+    def stop(self) -> None:
+        self.switch("")
+
+    @contextmanager
+    def until_exit(self, phase: str) -> Iterator[None]:
+        """Charge the block's exit (the connection's checkpoint and close) to ``phase``."""
+        try:
+            yield
+        finally:
+            self.switch(phase)
+
+
 @dataclass
 class _Shard:
     """What one sync works on: the company's shard, its mirror file, snapshot store and staging area."""
@@ -141,13 +167,13 @@ class SyncEngine:
             store.load(realm_id), store.tokens(realm_id), home=self.home, throttle_budget=self.throttle_budget
         )
 
-    def realm_lock(self, realm_id: str) -> FileLock:
-        """Single flight of one company's incremental syncs."""
-        return FileLock(self.home.realm(realm_id).locks_dir / "sync.lock", what=f"the sync of company {realm_id}")
+    def realm_lock(self, realm_id: str) -> ExclusiveLock:
+        """Single flight of one company's incremental syncs (a file lock, or PostgreSQL across hosts)."""
+        return company_lock(self.home.realm(realm_id), "sync", f"the sync of company {realm_id}")
 
-    def full_lock(self, realm_id: str) -> FileLock:
+    def full_lock(self, realm_id: str) -> ExclusiveLock:
         """One full reconciliation of a company at a time; incremental syncs do not wait for it."""
-        return FileLock(self.home.realm(realm_id).locks_dir / "full.lock", what=f"the full sync of company {realm_id}")
+        return company_lock(self.home.realm(realm_id), "full", f"the full sync of company {realm_id}")
 
     def sync(
         self,
@@ -278,7 +304,7 @@ class SyncEngine:
                 client.close()
 
     def _load_states(self, shard: _Shard, specs: list[EntitySpec], report: SyncReport) -> dict[str, EntityState]:
-        with shard.db.locked() as waited, shard.db.connect() as con:
+        with report.timed("states"), shard.db.locked() as waited, shard.db.connect() as con:
             report.lock_wait_seconds += waited
             return {s.name: load_state(con, shard.realm.realm_id, s) for s in specs}
 
@@ -332,7 +358,11 @@ class SyncEngine:
             results: dict[str, EntityApplyResult] = {}
             shadow = db.shadow() if fulls else nullcontext(None)
             # Exits in reverse: the connection closes (checkpointed) before the shadow replaces the mirror.
-            with report.timed("apply"), shadow as target, db.connect(target) as con:
+            # Phases: open (attach + migration), apply (rows; the change log's own share is change_log),
+            # commit (anchor lines, COMMIT, CHECKPOINT, detach).
+            clock = _PhaseClock(report, "open")
+            with shadow as target, clock.until_exit("commit"), db.connect(target) as con:
+                clock.switch("apply")
                 transaction_per_unit = target is not None
                 if not transaction_per_unit:
                     con.execute("BEGIN TRANSACTION")
@@ -357,6 +387,7 @@ class SyncEngine:
                         con.execute("BEGIN TRANSACTION")
                     if wrote:
                         record_data_version(con, "changes")
+                    clock.switch("commit")
                     anchor.intent(writer.head, report.sync_id)  # before the commit (or the shadow's rename)
                     if wrote or not transaction_per_unit:
                         con.execute("COMMIT")
@@ -368,6 +399,9 @@ class SyncEngine:
                 key = content_key(con)
                 tables = mirror_tables(con)
             anchor.done()
+            clock.stop()
+            report.add_time("apply", -writer.seconds)
+            report.add_time("change_log", writer.seconds)
             report.change_id_first = writer.first_id
             report.change_id_last = writer.head.change_id if writer.first_id else None
             report.chain_head_hash = writer.head.row_hash

@@ -52,7 +52,9 @@ class SyncReport:
     snapshot_generation: int | None = None
     snapshot_method: str | None = None  # how the publication made its file: copy, catch-up, None (no new data)
     lock_wait_seconds: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase: fetch, apply, publish, ...
+    # Seconds per phase: states, fetch (QBO), open, apply, change_log, commit, publish; the smart reader
+    # adds record (Dagster) and answer. See ARCHITECTURE.md, "Stale reads".
+    timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     verify_content: bool = False  # unchanged-token rows were compared with QBO's content
 
@@ -63,6 +65,9 @@ class SyncReport:
             yield
         finally:
             self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - start
+
+    def add_time(self, phase: str, seconds: float) -> None:
+        self.timings[phase] = self.timings.get(phase, 0.0) + seconds
 
     @property
     def duration_seconds(self) -> float:

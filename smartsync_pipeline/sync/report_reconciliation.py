@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import duckdb
 
@@ -73,6 +75,7 @@ class Difference:
     mirror: Decimal
     report: Decimal
     documents: tuple[str, ...] = ()  # "Bill 145", … what explains it
+    cause: str = ""  # why they differ, when known (``report_explanation``): "changed in QBO since the last sync"
 
     @property
     def delta(self) -> Decimal:
@@ -88,6 +91,7 @@ class Reconciliation:
     report_total: Decimal
     differences: list[Difference] = field(default_factory=list)
     compared: int = 0
+    note: str = ""  # how the differences were explained (or why they could not be)
 
     @property
     def ok(self) -> bool:
@@ -102,7 +106,11 @@ class Reconciliation:
         for d in self.differences[:20]:
             docs = f" ({', '.join(d.documents[:10])}{', …' if len(d.documents) > 10 else ''})" if d.documents else ""
             lines.append(f"  {d.label or d.key} [{d.column}]: mirror {d.mirror} vs report {d.report} "
-                         f"(off by {d.delta}){docs}")  # fmt: skip
+                         f"(off by {d.delta}){f'; {d.cause}' if d.cause else ''}{docs}")  # fmt: skip
+        if len(self.differences) > 20:
+            lines.append(f"  … and {len(self.differences) - 20} more")
+        if self.note:
+            lines.append(f"  {self.note}")
         return "\n".join(lines)
 
 
@@ -220,10 +228,13 @@ def cash_vs_balance_sheet(
     return result
 
 
-def net_income_vs_profit_and_loss(con: duckdb.DuckDBPyConnection, realm_id: str) -> Reconciliation:
+def net_income_vs_profit_and_loss(
+    con: duckdb.DuckDBPyConnection, realm_id: str, months: Collection[str] | None = None
+) -> Reconciliation:
     """Net income per month derived from the mirrored transactions vs every stored monthly
-    ProfitAndLoss of the company; a month that differs names its mirrored documents."""
-    months = con.execute(
+    ProfitAndLoss of the company (or those of ``months``, ``YYYY-MM``); a month that differs names its
+    mirrored documents."""
+    rows = con.execute(
         "SELECT r.period_key, c.amount FROM report_run r JOIN report_cell c USING (realm_id, report, period_key) "
         "WHERE r.realm_id = ? AND r.report = 'ProfitAndLoss' AND c.row_type = 'grand_total' "
         "AND c.group_name = 'NetIncome' AND c.column_key = 'total' AND length(r.period_key) = 7 "
@@ -237,7 +248,14 @@ def net_income_vs_profit_and_loss(con: duckdb.DuckDBPyConnection, realm_id: str)
             [realm_id],
         ).fetchall()
     }  # fmt: skip
-    reported = {k: a for k, a in months} | {k: ZERO for k in empty if k not in dict(months)}
+    reported = {k: a for k, a in rows} | {k: ZERO for k in empty if k not in dict(rows)}
+    if months is not None:
+        wanted = set(months)
+        missing = sorted(wanted - set(reported))
+        if missing:
+            raise MissingReportError(f"no ProfitAndLoss report stored for company {realm_id} and month(s) "
+                                     f"{', '.join(missing)}; run it first")  # fmt: skip
+        reported = {k: v for k, v in reported.items() if k in wanted}
     tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     mirror: dict[str, Decimal] = defaultdict(lambda: ZERO)
     docs: dict[str, list[str]] = defaultdict(list)
@@ -318,13 +336,157 @@ def documents_vs_transaction_list(con: duckdb.DuckDBPyConnection, realm_id: str,
     return result
 
 
+@dataclass(frozen=True)
+class Scope:
+    """The documents of one entity behind one figure, as a QBO query filter and as SQL over the mirror."""
+
+    where: tuple[tuple[str, str, str], ...]  # QBO query conditions (field, op, value), checked by the builder
+    sql: str  # predicate on the mirror table (``raw``, ``id``), with ``?`` for ``params``
+    params: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One figure checked against one QBO report: the asset check on that report's asset and
+    ``smartsync reconcile --reports`` both iterate over ``COMPARISONS``."""
+
+    name: str  # check name suffix and CLI row: "ap_aging"
+    report: str  # the QBO report (registry name) whose stored run is compared
+    title: str
+    meaning: str  # what equality proves, in the owner's words (check description, README)
+    entities: tuple[str, ...]  # QBO entities whose changes move the figure (explanations ask QBO about these)
+    compare: Callable[[duckdb.DuckDBPyConnection, str, str | None], Reconciliation]  # (con, realm, period_key)
+    moves: Callable[[str, dict[str, Any], str], bool]  # (entity, QBO document, difference key): does it move it?
+    fields: tuple[str, ...] = ()  # an edit changing none of these top-level fields cannot move the figure
+    scope: Callable[[str, str], Scope | None] = lambda entity, key: None  # (entity, difference key)
+
+    def edit_matters(self, qbo: dict[str, Any], mirror: dict[str, Any]) -> bool:
+        """Whether an edit from the mirror's copy to QBO's can move this figure at all."""
+        return not self.fields or any(qbo.get(f) != mirror.get(f) for f in self.fields)
+
+    def run(self, con: duckdb.DuckDBPyConnection, realm_id: str, period_key: str | None = None) -> Reconciliation:
+        return self.compare(con, realm_id, period_key)
+
+
+def _names_party(*refs: str) -> Callable[[str, dict[str, Any], str], bool]:
+    def moves(entity: str, doc: dict[str, Any], key: str) -> bool:
+        return any(str((doc.get(r) or {}).get("value")) == key for r in refs)
+
+    return moves
+
+
+def _dated_in(entity: str, doc: dict[str, Any], key: str) -> bool:
+    return str(doc.get("TxnDate", ""))[:7] == key
+
+
+def _account_refs(node: Any) -> set[str]:
+    """Every ``…AccountRef`` value anywhere in a document (lines included)."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for k, v in item.items():
+                if k.endswith("AccountRef") and isinstance(v, dict):
+                    found.add(str(v.get("value")))
+                elif isinstance(v, (dict, list)):
+                    stack.append(v)
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+def _touches_account(entity: str, doc: dict[str, Any], key: str) -> bool:
+    return str(doc.get("Id")) == key if entity == "Account" else key in _account_refs(doc)
+
+
+def _party_scope(ref: str) -> Callable[[str, str], Scope | None]:
+    def scope(entity: str, key: str) -> Scope | None:
+        if not key.isdigit():
+            return None
+        return Scope(((ref, "=", key),), f"raw->>'$.{ref}.value' = ?", (key,))
+
+    return scope
+
+
+def _month_scope(entity: str, key: str) -> Scope | None:
+    try:
+        first = date.fromisoformat(f"{key}-01")
+    except ValueError:
+        return None
+    last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    return Scope((("TxnDate", ">=", first.isoformat()), ("TxnDate", "<=", last.isoformat())),
+                 "TRY_CAST(raw->>'$.TxnDate' AS DATE) BETWEEN ? AND ?", (first, last))  # fmt: skip
+
+
+def _account_scope(entity: str, key: str) -> Scope | None:
+    return Scope((("Id", "=", key),), "id = ?", (key,)) if entity == "Account" and key.isdigit() else None
+
+
+COMPARISONS: tuple[Comparison, ...] = (
+    Comparison(
+        "ap_aging", "AgedPayables", "AP aging",
+        "open bills less unapplied vendor credits and bill payments, per vendor and aging bucket, equal "
+        "QuickBooks' A/P Aging Summary",
+        ("Bill", "VendorCredit", "BillPayment"),
+        lambda con, realm, _period: aging_vs_report(con, realm, "payable"),
+        _names_party("VendorRef"),
+        ("Balance", "DueDate", "TxnDate", "TotalAmt", "VendorRef", "Line", "RemainingCredit"),
+        _party_scope("VendorRef"),
+    ),
+    Comparison(
+        "ar_aging", "AgedReceivables", "AR aging",
+        "open invoices less credit memos and unapplied payments, per customer and aging bucket, equal "
+        "QuickBooks' A/R Aging Summary",
+        ("Invoice", "CreditMemo", "Payment"),
+        lambda con, realm, _period: aging_vs_report(con, realm, "receivable"),
+        _names_party("CustomerRef"),
+        ("Balance", "DueDate", "TxnDate", "TotalAmt", "CustomerRef", "Line", "UnappliedAmt", "RemainingCredit"),
+        _party_scope("CustomerRef"),
+    ),
+    Comparison(
+        "cash", "BalanceSheet", "cash",
+        "every bank account's balance in the mirror equals its line in the Balance Sheet's bank accounts",
+        ("Account", "Deposit", "Transfer", "Purchase", "Payment", "BillPayment", "SalesReceipt", "RefundReceipt",
+         "JournalEntry"),
+        cash_vs_balance_sheet,
+        _touches_account,
+        ("CurrentBalance", "TotalAmt", "Amount", "TxnDate", "Line", "DepositToAccountRef", "AccountRef",
+         "FromAccountRef", "ToAccountRef", "CheckPayment", "CreditCardPayment", "PayType"),
+        _account_scope,
+    ),
+    Comparison(
+        "net_income", "ProfitAndLoss", "net income by month",
+        "income less expenses of the mirrored transactions dated in a month equal that month's Profit and "
+        "Loss net income",
+        ("Invoice", "SalesReceipt", "VendorCredit", "Bill", "Purchase", "RefundReceipt", "CreditMemo",
+         "JournalEntry", "Deposit"),
+        lambda con, realm, period: net_income_vs_profit_and_loss(con, realm, [period] if period else None),
+        _dated_in,
+        ("TxnDate", "TotalAmt", "Line"),
+        _month_scope,
+    ),
+)  # fmt: skip
+
+_COMPARISONS_BY_REPORT = {c.report: c for c in COMPARISONS}
+
+
+def comparison_for(report_name: str) -> Comparison | None:
+    """The comparison that checks ``report_name`` (None for reports nothing is compared with)."""
+    return _COMPARISONS_BY_REPORT.get(report_name)
+
+
 __all__ = [
+    "COMPARISONS",
     "NET_INCOME_SOURCES",
+    "Comparison",
     "Difference",
     "MissingReportError",
     "Reconciliation",
+    "Scope",
     "aging_vs_report",
     "cash_vs_balance_sheet",
+    "comparison_for",
     "documents_vs_transaction_list",
     "net_income_vs_profit_and_loss",
 ]

@@ -31,7 +31,7 @@ def test_the_digest_page_shows_the_json_figures_and_its_chart(served: ServedHome
             response = page.goto(f"{served.server.url}/businesses/{realm}/digest", wait_until="load")
             assert response is not None and response.status == 200
             assert response.headers["content-type"].startswith("text/html") and response.headers["etag"]
-            expect(page.locator("h1")).to_have_text("Runway digest")
+            expect(page.locator("h1")).to_have_text(f"Runway digest — {figures['company_name']}")
             cards = page.locator(".card")
             shown = {
                 cards.nth(i).locator(".label").inner_text(): cards.nth(i).locator(".value").inner_text()
@@ -41,8 +41,12 @@ def test_the_digest_page_shows_the_json_figures_and_its_chart(served: ServedHome
             assert shown == expected
             chart = page.locator("svg[aria-label='Projected cash by week']")
             expect(chart).to_be_visible()
-            assert chart.locator("circle").count() == len(figures["cash_projection"])
-            vendors = page.locator("table").first.locator("tr")
+            points = chart.locator("circle.point.cash")
+            assert [points.nth(i).get_attribute("data-value") for i in range(points.count())] == [
+                w["cash"] for w in figures["cash_projection"]
+            ]
+            assert figures["cash_projection"][0]["cash"] == figures["cash_on_hand"]
+            vendors = page.locator("table#vendors tr")
             assert vendors.count() == 1 + len(figures["top_vendors_owed"])
             page.screenshot(path=str(OUTPUT / "api_digest.png"), full_page=True)
         finally:

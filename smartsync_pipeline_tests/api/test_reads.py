@@ -10,6 +10,7 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
+from smartsync_pipeline.api.money import json_value
 from smartsync_pipeline.services import for_business
 from smartsync_pipeline_tests.api.conftest import ServedHome
 
@@ -190,9 +191,14 @@ def test_digest_json_matches_the_orchestrator(served: ServedHome) -> None:
 
     body = served.server.get(f"/businesses/{served.other_realm}/digest", served.keys["all"]).json()
     expected = DigestDataOrchestrator(served.reader()).get_digest_data(served.other_realm)
-    for name in ("cash_on_hand", "ap_due_30d", "ar_due_60d", "overdue_ap", "weekly_net_burn", "runway_weeks"):
+    for name in (
+        "cash_on_hand", "ap_due_30d", "ar_due_60d", "overdue_ap", "weekly_net_burn", "runway_weeks", "ap_net", "ar_net",
+        "vendor_credits", "unapplied_payments", "company_name", "runway_method", "projection_method",
+    ):  # fmt: skip
         assert body[name] == (None if expected[name] is None else str(expected[name])), name
     assert [w["cash"] for w in body["cash_projection"]] == [str(w["cash"]) for w in expected["cash_projection"]]
+    for name in ("runway_history", "burn_sources", "projection_low"):  # Decimals in Python, exact strings in JSON
+        assert body[name] == json_value(expected[name]), name
     assert {p["entity"] for p in body["provenance"]} >= {"Account", "Bill", "Invoice", "Payment"}
 
 

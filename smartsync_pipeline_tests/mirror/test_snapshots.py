@@ -206,3 +206,47 @@ def test_data_written_without_change_log_rows_reaches_readers(connected_company)
         assert cur.execute("SELECT count(private_note) FROM bill").fetchall()[0][0] == expected
         assert cur.execute("SELECT count(*) FROM bills_due").fetchall()[0][0] > 0
     assert snapshot_digests(company.home) == mirror_digests(company.home)
+
+
+def test_a_long_lived_reader_lets_go_of_old_generations_so_publication_stays_a_catch_up(connected_company):
+    """A reader kept every generation it had read open until 32 were idle: each one held descriptors
+    and memory, and the next publication could not reuse it (DuckDB refuses a writer on a file open in
+    the same process), so a process that reads between syncs -- every on-demand refresh -- made every
+    publication copy the whole mirror. Fails before: methods were 'copy' from the third sync on."""
+    company = connected_company
+    engine = company.engine()
+    reader = SnapshotReader(company.home)
+    methods = []
+    try:
+        for round_ in range(6):
+            if round_:
+                company.simulate(30, seed=70 + round_)
+            report = engine.sync()
+            methods.append(report.snapshot_method)
+            with reader.cursor(realm_id=company.realm_id) as (cur, info):
+                assert cur.execute("SELECT count(*) FROM change_log").fetchall()[0][0] > 0
+            # Only the generation being read stays open.
+            assert reader.attached() == [f"{company.realm_id}/{info.file}"]
+        assert methods[0] == "copy"
+        assert "copy" not in methods[2:] and "catch-up" in methods[2:], methods
+    finally:
+        reader.close()
+    assert reader.attached() == []
+
+
+def test_a_sync_leaves_no_file_attached_and_the_mirror_free_for_another_process(connected_company):
+    """Writes attach the mirror to a process-wide DuckDB instance instead of creating one per
+    connection; detaching must release the file exactly like closing a connection did."""
+    from smartsync_pipeline.mirror.database import shared_writer_config
+    from smartsync_pipeline.mirror.shared_instance import SharedInstance
+
+    company = connected_company
+    engine = company.engine()
+    engine.sync()
+    company.simulate(20, seed=5)
+    engine.sync()
+    assert SharedInstance.for_config(shared_writer_config(company.home)).attached_files() == []
+    mirror = MirrorDatabase(company.home).path
+    code = f"import duckdb; c = duckdb.connect({str(mirror)!r}); print(c.execute('SELECT 1').fetchall()); c.close()"
+    opened = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert opened.returncode == 0 and "[(1,)]" in opened.stdout, opened.stderr

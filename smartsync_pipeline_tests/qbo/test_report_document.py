@@ -137,3 +137,58 @@ def test_documents_we_cannot_read_completely_are_refused(mutate, message) -> Non
         parse_report(doc, expected_name="BalanceSheet")
     with pytest.raises(ReportFormatError):
         parse_report(["not", "a", "report"])
+
+
+# -- Issue 12 §3: the shapes the reconciliation relies on (empty, truncated, multi-column) -------------
+
+_TWO = [wire.col("", "Account", "account"), wire.col("Total", "Money", "total")]
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"Header": {"ReportName": "AgedPayables", "Option": [{"Name": "NoReportData", "Value": "true"}]}},
+        wire.report("AgedPayables", _TWO, None),  # "Rows": {} without the NoReportData flag
+        wire.report("ProfitAndLoss", _TWO, [wire.section("Income", [], ("Total Income", ""), "Income"),
+                                            wire.section(None, None, ("Net Income", ""), "NetIncome")]),
+        {"Header": {"ReportName": "BalanceSheet"}, "Columns": {}, "Rows": {}},
+    ],
+    ids=["no-data-flag-only", "empty-rows", "empty-sections", "no-columns"],
+)  # fmt: skip
+def test_every_empty_shape_is_an_empty_complete_answer(doc) -> None:
+    parsed = parse_report(doc, grand_total_groups=("NetIncome",))
+    assert parsed.cells == [] and parsed.grand_totals() == {} and parsed.sum_of(DATA) == {}
+    assert not parsed.truncated and parsed.truncation_reason == ""
+
+
+def test_a_truncation_notice_deep_in_a_multi_column_report_flags_it() -> None:
+    doc = wire.profit_and_loss_by_month()
+    landscaping = doc["Rows"]["Row"][0]["Rows"]["Row"][0]["Rows"]["Row"]
+    landscaping.append(wire.data("UNABLE TO DISPLAY MORE DATA. Please reduce the date range.", "", "", "", ""))
+    parsed = parse_report(doc, grand_total_groups=("NetIncome",))
+    assert parsed.truncated and parsed.truncation_reason.startswith("UNABLE TO DISPLAY")
+    assert not any("unable" in c.value.lower() or "unable" in c.label.lower() for c in parsed.cells)
+    # What was read before the notice is still there, but the document is never complete.
+    assert {c.column.key for c in parsed.cells if c.label == "Gardening"} == {"Jan 2026", "Mar 2026", "total"}
+
+
+def test_one_column_per_party_keeps_same_named_parties_apart() -> None:
+    """summarize_column_by=Customers: columns carry no dates, and two customers may share a name."""
+    columns = [wire.col("", "Account", "account"), wire.col("Smith", "Money"), wire.col("Smith", "Money"),
+               wire.col("Jones", "Money"), wire.col("Total", "Money", "total")]  # fmt: skip
+    income = wire.section("Income", [wire.data(("Gardening", "52"), "10.00", "20.00", "", "30.00"),
+                                     wire.data(("Trimming", "53"), "1.25", "", "4.00", "5.25")],
+                          ("Total Income", "11.25", "20.00", "4.00", "35.25"), "Income", width=5)  # fmt: skip
+    net = wire.section(None, None, ("Net Income", "11.25", "20.00", "4.00", "35.25"), "NetIncome")
+    parsed = parse_report(wire.report("ProfitAndLoss", columns, [income, net], SummarizeColumnsBy="Customers"),
+                          grand_total_groups=("NetIncome",))  # fmt: skip
+    keys = [c.key for c in parsed.columns]
+    assert len(set(keys)) == len(keys) == 5 and all(c.start_date is None for c in parsed.columns)
+    smith, smith_too = keys[1], keys[2]
+    assert smith != smith_too and {parsed.columns[1].title, parsed.columns[2].title} == {"Smith"}
+    totals = parsed.grand_totals()["NetIncome"]
+    assert totals == {smith: Decimal("11.25"), smith_too: Decimal("20.00"), "Jones": Decimal("4.00"),
+                      "total": Decimal("35.25")}  # fmt: skip
+    # Per column, the data rows add up to the bottom line; the parties' columns add up to the total.
+    assert parsed.sum_of(DATA) == totals
+    assert sum((v for k, v in totals.items() if k != "total"), Decimal(0)) == totals["total"]

@@ -9,9 +9,12 @@ from decimal import Decimal
 import duckdb
 import pytest
 
+from smartsync_pipeline.mirror.snapshots import SnapshotReader
 from smartsync_pipeline.qbo.client import QBOClient
 from smartsync_pipeline.qbo.credentials import CompanyStore
+from smartsync_pipeline.sync.report_explanation import STALE_REPORT, is_lag, reconcile_with_report
 from smartsync_pipeline.sync.report_reconciliation import (
+    COMPARISONS,
     MissingReportError,
     aging_vs_report,
     cash_vs_balance_sheet,
@@ -99,3 +102,31 @@ def test_a_missing_report_is_a_clear_error(connected_company) -> None:
         pytest.raises((MissingReportError, duckdb.CatalogException)),
     ):
         aging_vs_report(con, company.realm_id)
+
+
+def test_a_report_older_than_the_mirror_is_a_lag_not_a_disagreement(connected_company) -> None:
+    """Checked later than it was fetched (a check re-run from the UI), a report can predate the mirror's
+    last sync: what differs is then the report's lag, said as such, and nothing is looked up in QBO."""
+    company = connected_company
+    company.engine().sync(company.realm_id, mode="full")
+    sync = ReportSync(company.home)
+    for name in ("AgedPayables", "AgedReceivables", "BalanceSheet"):
+        sync.run(company.realm_id, name)
+    company.simulate(30, seed=17)
+    company.engine().sync(company.realm_id)  # the mirror moves on; the stored reports do not
+    store = CompanyStore(company.home)
+    reader = SnapshotReader(company.home)
+    try:
+        with (
+            QBOClient(store.load(company.realm_id), store.tokens(company.realm_id), home=company.home) as client,
+            reader.cursor(realm_id=company.realm_id) as (con, _),
+        ):
+            results = [reconcile_with_report(con, company.realm_id, c, client=client)
+                       for c in COMPARISONS if c.report != "ProfitAndLoss"]  # fmt: skip
+    finally:
+        reader.close()
+    differing = [r for r in results if not r.ok]
+    assert differing, [r.describe() for r in results]
+    for r in differing:
+        assert all(is_lag(d) and d.cause.startswith(STALE_REPORT) for d in r.differences), r.describe()
+        assert "run the report again" in r.describe() and "not looked up in QBO" in r.note

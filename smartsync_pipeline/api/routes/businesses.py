@@ -19,7 +19,7 @@ from smartsync_pipeline.api.keys import ApiKey
 from smartsync_pipeline.api.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, keyset_page
 from smartsync_pipeline.api.representation import Computed, respond, wants_html
 from smartsync_pipeline.api.routes.documented import AUTH_ERRORS, cache_control_header, ok, problem
-from smartsync_pipeline.orchestrators.digest import BURN_WINDOW_DAYS, DigestDataOrchestrator, assemble
+from smartsync_pipeline.orchestrators.digest import DigestDataOrchestrator, assemble
 from smartsync_pipeline.orchestrators.digest_report import to_html
 from smartsync_pipeline.qbo.credentials import CompanyStore
 from smartsync_pipeline.services import Documents, DomainServices
@@ -97,13 +97,10 @@ async def digest(request: Request, business_id: BusinessId, key: ApiKey = Reader
     ctx = _ctx(request)
 
     def compute(max_age: float | None) -> Computed:
-        s, today = _services(ctx, business_id)
-        cash = s.accounts.get_cash_position(max_age=max_age)
-        ap = s.bills.open_documents(max_age=max_age)
-        ar = s.invoices.open_documents(max_age=max_age)
-        history = s.payments.cash_flow_history(BURN_WINDOW_DAYS, max_age=max_age)
-        data = assemble(s, cash, ap, ar, history)
-        provenances = [cash.provenance, ap.provenance, ar.provenance, *history.provenance.values()]
+        today = date.today()
+        s, reads = DigestDataOrchestrator(ctx.reader, today=today).read(business_id, max_age=max_age)
+        data = assemble(s, reads)
+        provenances = reads.provenances()
         return Computed(
             provenances,
             lambda: models.Digest(

@@ -18,9 +18,19 @@ from smartsync_pipeline.defs.partitions import realms
 from smartsync_pipeline.defs.resources.smart_reader import SmartReaderResource
 from smartsync_pipeline.orchestrators.digest import DigestDataOrchestrator
 from smartsync_pipeline.orchestrators.digest_report import to_html, to_markdown
+from smartsync_pipeline.services.bank_flows import leg_entities
+from smartsync_pipeline.services.credits import OPEN_CREDITS
 
 RUNWAY_DIGEST_KEY = dg.AssetKey(["reports", "runway_digest"])
-DIGEST_INPUTS = ("Account", "Bill", "Invoice", "Payment", "BillPayment", "Purchase")
+# Every mirror the digest reads: the documents, and every entity a bank-movement or open-credit rule
+# names that this build mirrors (entities join as the registry grows).
+DIGEST_INPUTS = tuple(
+    name
+    for name in dict.fromkeys(
+        ("Account", "Bill", "Invoice", "CompanyInfo", *leg_entities(), *(c.entity for c in OPEN_CREDITS))
+    )
+    if name in MIRROR_KEYS
+)
 
 
 def _number(value: str | None) -> dg.MetadataValue:
@@ -32,7 +42,8 @@ def _number(value: str | None) -> dg.MetadataValue:
     group_name="reports",
     partitions_def=realms,
     deps=[MIRROR_KEYS[name] for name in DIGEST_INPUTS],
-    description="Cash, AP/AR due, overdue, net flow and runway for one company, with provenance. "
+    description="Cash in the bank accounts, AP/AR net of credits and by due date, the trailing 13-week net burn "
+    "from the bank movements, runway (with its method) and a cash projection, for one company, with provenance. "
     "Refreshed after each sync of the company's mirrors.",
     automation_condition=dg.AutomationCondition.eager(),
 )
@@ -58,9 +69,14 @@ def runway_digest(context: dg.AssetExecutionContext, smart_reader: SmartReaderRe
                     "overdue_ap",
                     "overdue_ar",
                     "net_30d",
+                    "weekly_net_burn",
+                    "ap_net",
+                    "ar_net",
                     "runway_weeks",
                 )
             },
+            "company": dg.MetadataValue.text(digest["company_name"]),
+            "runway_method": dg.MetadataValue.text(digest["runway_method"]),
             "data_source": dg.MetadataValue.text(summary["source"]),
             "data_stale": dg.MetadataValue.bool(summary["stale"]),
             "oldest_data_as_of": dg.MetadataValue.text(summary["as_of"] or "n/a"),
