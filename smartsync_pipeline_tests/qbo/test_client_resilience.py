@@ -13,6 +13,7 @@ from smartsync_pipeline.home import Home
 from smartsync_pipeline.qbo.client import QBOClient
 from smartsync_pipeline.qbo.credentials import CompanyStore
 from smartsync_pipeline.qbo.errors import (
+    EndpointRefused,
     QBOFault,
     RetriesExhausted,
     ServerError,
@@ -174,11 +175,16 @@ def test_refused_connection(home: Home) -> None:
     }
     conn, tokens = save_company(info, home)
     client = QBOClient(conn, tokens, home=home, max_attempts=3, **FAST)
-    with pytest.raises(RetriesExhausted, match="3 attempts"):
-        client.count("Term")
-    # Nothing reached a server, so even a write is retried.
-    with pytest.raises(RetriesExhausted, match="3 attempts"):
-        client.create("Term", {"Name": "Net 5", "DueDays": 5})
+    # Nothing listens there: no retries (before: 3 attempts, ~40 s with the default backoff), one
+    # message saying what to do; a write the same (nothing was sent).
+    for call in (lambda: client.count("Term"), lambda: client.create("Term", {"Name": "Net 5", "DueDays": 5})):
+        started = time.monotonic()
+        with pytest.raises(EndpointRefused, match="refused the connection") as info_:
+            call()
+        assert time.monotonic() - started < 1.0
+        assert "smartsync sandbox start" in str(info_.value)
+        assert isinstance(info_.value, TransportError)
+    assert client.stats.retries == 0
 
 
 def _scripted_client(server: ScriptedQBO, home: Home, **options: Any) -> QBOClient:
