@@ -8,7 +8,7 @@ ARCHITECTURE.md ("Running on several machines") says why PostgreSQL and how a de
 """
 
 from smartsync_pipeline.coordination.advisory_lock import AdvisoryLock
-from smartsync_pipeline.coordination.company_locks import company_lock
+from smartsync_pipeline.coordination.company_locks import company_lock, cross_host_lock
 from smartsync_pipeline.coordination.lock_journal import LockJournal
 from smartsync_pipeline.coordination.request_budget import SharedRateLimiter
 from smartsync_pipeline.coordination.settings import COORDINATION_ENV, coordination_url, home_namespace
@@ -20,5 +20,6 @@ __all__ = [
     "SharedRateLimiter",
     "company_lock",
     "coordination_url",
+    "cross_host_lock",
     "home_namespace",
 ]

@@ -52,6 +52,16 @@ class JournaledLock:
         return self.inner.is_held()
 
 
+def cross_host_lock(shard: RealmHome, name: str, what: str) -> AdvisoryLock | None:
+    """Company ``shard.realm_id``'s lock ``name`` in PostgreSQL when coordination is configured, else None:
+    for a lock that already has its own file lock on one machine (the token refresh lock), taken in
+    addition to it so hosts exclude each other too."""
+    url = coordination_url()
+    if url is None:
+        return None
+    return AdvisoryLock(url, f"{home_namespace(shard.home)}/{shard.realm_id}/{name}", what=what)
+
+
 def company_lock(shard: RealmHome, name: str, what: str) -> ExclusiveLock:
     """Company ``shard.realm_id``'s lock ``name`` (``sync``, ``full`` or ``write``)."""
     url = coordination_url()

@@ -47,6 +47,13 @@ class Freshness:
             raise ValueError("freshness needs 1 minute <= warn < fail")
 
 
+# How smartsync learns about an entity's changes (see ARCHITECTURE.md, "Sync strategies").
+CDC = "cdc"  # QBO's change data capture reports its creates, updates and deletes
+QUERY_ONLY = "query_only"  # CDC does not cover it: list it when due, deletes by id diff
+SINGLETON = "singleton"  # one object per company (Id 1), read when due, never deleted
+STRATEGIES = (CDC, QUERY_ONLY, SINGLETON)
+
+
 @dataclass(frozen=True)
 class EntitySpec:
     """Everything smartsync knows about one QBO entity type."""
@@ -55,11 +62,20 @@ class EntitySpec:
     columns: tuple[Column, ...]
     freshness: Freshness
     name_list: bool = False  # list entity with Active: queries hide inactive rows unless asked
-    cdc_reports_deletes: bool = True
+    strategy: str = CDC
     voidable: bool = False
     numeric_ids: bool = True  # QBO Ids are digit strings for every entity here
     extra_query_fields: tuple[str, ...] = ()
     description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"{self.name}: strategy must be one of {', '.join(STRATEGIES)}")
+
+    @property
+    def in_cdc(self) -> bool:
+        """Whether QBO's CDC reports this entity (the others are listed when due)."""
+        return self.strategy == CDC
 
     @property
     def endpoint(self) -> str:
@@ -253,6 +269,295 @@ ENTITIES: tuple[EntitySpec, ...] = (
         TRANSACTIONS,
         description="Money spent directly (cash, check, card) without a bill.",
     ),
+    # --- the rest of the books ---------------------------------------------------------------------
+    EntitySpec(
+        "CreditMemo",
+        (
+            Column("doc_number", "DocNumber"),
+            Column("txn_date", "TxnDate", DATE),
+            Column("total_amt", "TotalAmt", MONEY),
+            Column("balance", "Balance", MONEY),
+            *ref("customer", "CustomerRef"),
+            *ref("ar_account", "ARAccountRef"),
+            *_CURRENCY,
+            Column("private_note", "PrivateNote"),
+        ),
+        TRANSACTIONS,
+        description="Credits owed to customers; Balance is the credit not yet applied (reduces A/R).",
+    ),
+    EntitySpec(
+        "VendorCredit",
+        (
+            Column("doc_number", "DocNumber"),
+            Column("txn_date", "TxnDate", DATE),
+            Column("total_amt", "TotalAmt", MONEY),
+            Column("balance", "Balance", MONEY),
+            *ref("vendor", "VendorRef"),
+            *ref("ap_account", "APAccountRef"),
+            *_CURRENCY,
+            Column("private_note", "PrivateNote"),
+        ),
+        TRANSACTIONS,
+        description="Credits vendors owe the company; Balance is the credit not yet applied (reduces A/P).",
+    ),
+    EntitySpec(
+        "SalesReceipt",
+        (
+            Column("doc_number", "DocNumber"),
+            Column("txn_date", "TxnDate", DATE),
+            Column("total_amt", "TotalAmt", MONEY),
+            *ref("customer", "CustomerRef"),
+            *ref("deposit_account", "DepositToAccountRef"),
+            *ref("payment_method", "PaymentMethodRef"),
+            *_CURRENCY,
+        ),
+        TRANSACTIONS,
+        voidable=True,
+        description="Sales paid on the spot: money straight into an account, no receivable.",
+    ),
+    EntitySpec(
+        "RefundReceipt",
+        (
+            Column("doc_number", "DocNumber"),
+            Column("txn_date", "TxnDate", DATE),
+            Column("total_amt", "TotalAmt", MONEY),
+            *ref("customer", "CustomerRef"),
+            *ref("deposit_account", "DepositToAccountRef"),
+            *ref("payment_method", "PaymentMethodRef"),
+            *_CURRENCY,
+        ),
+        TRANSACTIONS,
+        description="Refunds paid to customers out of DepositToAccountRef.",
+    ),
+    EntitySpec(
+        "Deposit",
+        (
+            Column("txn_date", "TxnDate", DATE),
+            Column("total_amt", "TotalAmt", MONEY),
+            *ref("deposit_account", "DepositToAccountRef"),
+            *_CURRENCY,
+            Column("private_note", "PrivateNote"),
+        ),
+        TRANSACTIONS,
+        description="Money deposited into a bank account; lines name where it came from.",
+    ),
+    EntitySpec(
+        "Transfer",
+        (
+            Column("txn_date", "TxnDate", DATE),
+            Column("amount", "Amount", MONEY),
+            *ref("from_account", "FromAccountRef"),
+            *ref("to_account", "ToAccountRef"),
+            *_CURRENCY,
+            Column("private_note", "PrivateNote"),
+        ),
+        TRANSACTIONS,
+        description="Money moved between two balance-sheet accounts.",
+    ),
+    EntitySpec(
+        "JournalEntry",
+        (
+            Column("doc_number", "DocNumber"),
+            Column("txn_date", "TxnDate", DATE),
+            Column("total_amt", "TotalAmt", MONEY),
+            Column("adjustment", "Adjustment", BOOL),
+            *_CURRENCY,
+            Column("private_note", "PrivateNote"),
+        ),
+        TRANSACTIONS,
+        description="Debits and credits posted directly (depreciation, accruals); debits equal credits.",
+    ),
+    EntitySpec(
+        "Estimate",
+        (
+            Column("doc_number", "DocNumber"),
+            Column("txn_date", "TxnDate", DATE),
+            Column("expiration_date", "ExpirationDate", DATE),
+            Column("total_amt", "TotalAmt", MONEY),
+            Column("txn_status", "TxnStatus"),
+            *ref("customer", "CustomerRef"),
+            *_CURRENCY,
+        ),
+        TRANSACTIONS,
+        description="Quotes to customers; they post nothing until invoiced.",
+    ),
+    EntitySpec(
+        "PurchaseOrder",
+        (
+            Column("doc_number", "DocNumber"),
+            Column("txn_date", "TxnDate", DATE),
+            Column("due_date", "DueDate", DATE),
+            Column("total_amt", "TotalAmt", MONEY),
+            Column("po_status", "POStatus"),
+            *ref("vendor", "VendorRef"),
+            *ref("ap_account", "APAccountRef"),
+            *_CURRENCY,
+        ),
+        TRANSACTIONS,
+        description="Orders placed with vendors; they post nothing until billed.",
+    ),
+    EntitySpec(
+        "TimeActivity",
+        (
+            Column("txn_date", "TxnDate", DATE),
+            Column("name_of", "NameOf"),
+            *ref("employee", "EmployeeRef"),
+            *ref("customer", "CustomerRef"),
+            *ref("item", "ItemRef"),
+            Column("hours", "Hours", INT),
+            Column("minutes", "Minutes", INT),
+            Column("hourly_rate", "HourlyRate", MONEY),
+            Column("billable_status", "BillableStatus"),
+            Column("description", "Description"),
+        ),
+        TRANSACTIONS,
+        strategy=QUERY_ONLY,
+        description="Hours worked; QBO's CDC does not report them, so they are listed and diffed by id.",
+    ),
+    EntitySpec(
+        "Employee",
+        (
+            Column("display_name", "DisplayName"),
+            Column("given_name", "GivenName"),
+            Column("family_name", "FamilyName"),
+            Column("email", "PrimaryEmailAddr.Address"),
+            Column("hired_date", "HiredDate", DATE),
+            Column("active", "Active", BOOL),
+        ),
+        PARTIES,
+        name_list=True,
+        description="People on the payroll; TimeActivity names them.",
+    ),
+    EntitySpec(
+        "Class",
+        (
+            Column("name", "Name"),
+            Column("fully_qualified_name", "FullyQualifiedName"),
+            Column("active", "Active", BOOL),
+        ),
+        REFERENCE,
+        name_list=True,
+        description="Classes that tag lines for reporting (ClassRef).",
+    ),
+    EntitySpec(
+        "Department",
+        (
+            Column("name", "Name"),
+            Column("fully_qualified_name", "FullyQualifiedName"),
+            Column("active", "Active", BOOL),
+        ),
+        REFERENCE,
+        name_list=True,
+        description="Locations / departments that tag transactions (DepartmentRef).",
+    ),
+    EntitySpec(
+        "CustomerType",
+        (Column("name", "Name"), Column("active", "Active", BOOL)),
+        REFERENCE,
+        name_list=True,
+        description="Customer segments.",
+    ),
+    EntitySpec(
+        "PaymentMethod",
+        (Column("name", "Name"), Column("type", "Type"), Column("active", "Active", BOOL)),
+        REFERENCE,
+        name_list=True,
+        description="How money is paid: cash, check, card (PaymentMethodRef).",
+    ),
+    EntitySpec(
+        "TaxAgency",
+        (
+            Column("display_name", "DisplayName"),
+            Column("tax_tracked_on_sales", "TaxTrackedOnSales", BOOL),
+            Column("tax_tracked_on_purchases", "TaxTrackedOnPurchases", BOOL),
+        ),
+        REFERENCE,
+        strategy=QUERY_ONLY,
+        description="Tax authorities; not in QBO's CDC.",
+    ),
+    EntitySpec(
+        "TaxCode",
+        (
+            Column("name", "Name"),
+            Column("description", "Description"),
+            Column("taxable", "Taxable", BOOL),
+            Column("tax_group", "TaxGroup", BOOL),
+            Column("active", "Active", BOOL),
+        ),
+        REFERENCE,
+        name_list=True,
+        strategy=QUERY_ONLY,
+        description="Sales tax codes; not in QBO's CDC.",
+    ),
+    EntitySpec(
+        "TaxRate",
+        (
+            Column("name", "Name"),
+            Column("rate_value", "RateValue", MONEY),
+            *ref("agency", "AgencyRef"),
+            Column("active", "Active", BOOL),
+        ),
+        REFERENCE,
+        name_list=True,
+        strategy=QUERY_ONLY,
+        description="Sales tax rates (percent); not in QBO's CDC.",
+    ),
+    EntitySpec(
+        "Budget",
+        (
+            Column("name", "Name"),
+            Column("start_date", "StartDate", DATE),
+            Column("end_date", "EndDate", DATE),
+            Column("budget_type", "BudgetType"),
+            Column("budget_entry_type", "BudgetEntryType"),
+            Column("active", "Active", BOOL),
+        ),
+        REFERENCE,
+        name_list=True,
+        description="Budgets per account and month (BudgetDetail).",
+    ),
+    EntitySpec(
+        "CompanyCurrency",
+        (Column("code", "Code"), Column("name", "Name"), Column("active", "Active", BOOL)),
+        REFERENCE,
+        name_list=True,
+        description="Currencies the company uses besides its home currency.",
+    ),
+    EntitySpec(
+        "Attachable",
+        (
+            Column("file_name", "FileName"),
+            Column("content_type", "ContentType"),
+            Column("size", "Size", INT),
+            Column("note", "Note"),
+        ),
+        REFERENCE,
+        description="Files and notes attached to transactions (AttachableRef names them).",
+    ),
+    EntitySpec(
+        "CompanyInfo",
+        (
+            Column("company_name", "CompanyName"),
+            Column("legal_name", "LegalName"),
+            Column("country", "Country"),
+            Column("fiscal_year_start_month", "FiscalYearStartMonth"),
+            Column("email", "Email.Address"),
+        ),
+        REFERENCE,
+        strategy=SINGLETON,
+        description="The company itself: its name is what the digest shows.",
+    ),
+    EntitySpec(
+        "Preferences",
+        (
+            Column("home_currency", "CurrencyPrefs.HomeCurrency.value"),
+            Column("multi_currency_enabled", "CurrencyPrefs.MultiCurrencyEnabled", BOOL),
+            Column("report_basis", "ReportPrefs.ReportBasis"),
+        ),
+        REFERENCE,
+        strategy=SINGLETON,
+        description="Company settings (currency, accounting basis).",
+    ),
 )
 
 _BY_NAME = {e.name.lower(): e for e in ENTITIES}
@@ -291,10 +596,14 @@ def iter_entities(names: list[str] | None = None) -> Iterator[EntitySpec]:
 
 __all__ = [
     "BOOL",
+    "CDC",
     "DATE",
     "ENTITIES",
     "INT",
     "MONEY",
+    "QUERY_ONLY",
+    "SINGLETON",
+    "STRATEGIES",
     "TEXT",
     "Column",
     "EntitySpec",

@@ -147,6 +147,21 @@ class MirrorDatabase:
             instance.detach(name, con)
 
     @contextmanager
+    def peek(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only cursor on the mirror, attached to this process's writer instance (no migration,
+        no checkpoint: the cheapest look); call while holding ``locked()``. Raises ``duckdb.Error`` or
+        ``FileNotFoundError`` when that is not possible (no mirror yet, held by another process): the
+        caller then uses ``connect()``."""
+        if not self.path.exists():
+            raise FileNotFoundError(self.path)
+        instance = SharedInstance.for_config(self._shared_config())
+        name, con = instance.attach(self.path, read_only=True)
+        try:
+            yield con
+        finally:
+            instance.detach(name, con)
+
+    @contextmanager
     def inspect(self, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only look at the authoritative file (audit, reconciliation of the write side).
 

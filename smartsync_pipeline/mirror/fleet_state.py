@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +37,11 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITH
 """
 _WARN = {spec.name: spec.freshness.warn.total_seconds() for spec in ENTITIES}
 _ORDER = {spec.name: i for i, spec in enumerate(ENTITIES)}
+
+
+_writers: dict[tuple[int, str], tuple[sqlite3.Connection, int]] = {}
+_MAX_WRITERS = 4
+_writers_lock = threading.Lock()  # also serializes this process's writes through a shared connection
 
 
 @dataclass(frozen=True)
@@ -69,8 +75,8 @@ def _moment(seconds: float | None) -> datetime | None:
 
 
 class FleetState:
-    """Reads and writes the fleet state index of one home (opens SQLite per call: no descriptor is
-    held between calls, so long-lived processes never accumulate any)."""
+    """Reads and writes the fleet state index of one home (reads open SQLite per call; publications
+    write through one kept connection per home and process, so descriptors stay bounded either way)."""
 
     def __init__(self, home: Home) -> None:
         self.home = home
@@ -91,6 +97,34 @@ class FleetState:
             yield con
         finally:
             con.close()
+
+    @contextlib.contextmanager
+    def _writer(self) -> Iterator[sqlite3.Connection]:
+        """The connection publications upsert through: one per home and process, kept open. Opening
+        one per publication cost the schema statements and, on close, a WAL checkpoint with its fsyncs
+        -- on every on-demand refresh (ARCHITECTURE.md, "Stale reads"). Reopened when the file was
+        replaced or removed; a forked child opens its own."""
+        key = (os.getpid(), str(self.path))
+        with _writers_lock:
+            try:
+                inode = self.path.stat().st_ino
+            except FileNotFoundError:
+                inode = None
+            held = _writers.get(key)
+            if held is not None and held[1] != inode:
+                held[0].close()
+                held = None
+            if held is None:
+                for stale in [k for k in _writers if k[0] != key[0]]:
+                    del _writers[stale]  # a parent's connections: never used (nor closed) in a child
+                with self._connect() as probe:  # creates the file, the schema and follows the registry
+                    del probe
+                con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+                con.execute("PRAGMA synchronous=NORMAL")
+                held = _writers[key] = (con, self.path.stat().st_ino)
+                while len(_writers) > _MAX_WRITERS:  # many homes in one process (tests): oldest first
+                    _writers.pop(next(iter(_writers)))[0].close()
+            yield held[0]
 
     def _follow_registry(self, con: sqlite3.Connection) -> None:
         """Recompute ``fresh_until`` when the registry's warn windows changed since it was written."""
@@ -131,7 +165,7 @@ class FleetState:
             for name, warn in _WARN.items():
                 last = _seconds((state.get(name) or {}).get("last_sync_at"))
                 rows.append((realm_id, name, last, 0.0 if last is None else last + warn))
-        with self._connect() as con:
+        with self._writer() as con:
             con.execute("BEGIN IMMEDIATE")
             try:
                 con.executemany(

@@ -225,12 +225,7 @@ class Burn:
 def burn_over(flows: BankFlows, through: date) -> Burn:
     """Money in and out of the bank accounts in the 13 weeks ending ``through``."""
     after = through - timedelta(days=BURN_WINDOW_DAYS)
-    inflow = outflow = ZERO
-    for m in flows.between(after, through):
-        if m.amount > 0:
-            inflow += m.amount
-        else:
-            outflow -= m.amount
+    inflow, outflow = flows.totals(after, through)
     return Burn(after, inflow, outflow)
 
 

@@ -271,9 +271,30 @@ class TokenStore:
                 break
             self._lock.release()  # the file was removed and made again while we waited: lock the new one
         try:
-            yield
+            other_hosts = contextlib.ExitStack()
+            try:
+                other_hosts.enter_context(self._other_hosts_excluded(deadline))
+            except TimeoutError:  # locking.LockTimeout: another host is refreshing this company's tokens
+                raise QBOError(
+                    f"timed out after {timeout:.0f} s waiting for the token lock of company {self.realm_id} "
+                    "(held on another host)"
+                ) from None
+            with other_hosts:
+                yield
         finally:
             self._lock.release()
+
+    def _other_hosts_excluded(self, deadline: float) -> contextlib.AbstractContextManager[object]:
+        """With SMARTSYNC_COORDINATION set, the outermost hold also takes the company's token lock in
+        PostgreSQL, so refreshes on different hosts never race over one rotating refresh token."""
+        from smartsync_pipeline.coordination import cross_host_lock
+
+        if self._lock.lock_counter > 1:  # nested in this thread: the outer hold has it
+            return contextlib.nullcontext()
+        shared = cross_host_lock(self._home.realm(self.realm_id), "token", f"the token lock of company {self.realm_id}")
+        if shared is None:
+            return contextlib.nullcontext()
+        return shared.exclusive(max(0.0, deadline - time.monotonic()))
 
     def _holds_the_lock_file(self) -> bool:
         """True unless the locked file is no longer the one at ``lock_path`` (a failed first connect

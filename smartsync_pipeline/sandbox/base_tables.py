@@ -137,6 +137,31 @@ def sales_totals(key: int, n: int, item_prices: np.ndarray) -> np.ndarray:
     return total
 
 
+def sales_line_objects(key: int, row: int, ctx: CompanyContext, total: int) -> list[dict[str, Any]]:
+    """The rendered ``Line`` of an invoice-like row (invoice, sales receipt, credit memo, ...): item
+    lines and QBO's SubTotalLineDetail line carrying ``total``."""
+    lines: list[dict[str, Any]] = []
+    for j in range(expense_line_count(key, row)):
+        item, qty, price = sales_line(key, row, j, ctx)
+        lines.append(
+            {
+                "Id": str(j + 1),
+                "LineNum": j + 1,
+                "Description": ctx.item_names(item),
+                "Amount": money(qty * price),
+                "DetailType": "SalesItemLineDetail",
+                "SalesItemLineDetail": {
+                    "ItemRef": ctx.item_ref(item),
+                    "UnitPrice": money(price),
+                    "Qty": qty,
+                    "TaxCodeRef": {"value": "NON"},
+                },
+            }
+        )
+    lines.append({"Amount": money(total), "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}})
+    return lines
+
+
 # --- tables ----------------------------------------------------------------------------------------
 
 
@@ -585,27 +610,7 @@ class InvoiceTable(_DocumentTable):
         return "EmailSent" if pick(self.key, i, S_NOTE, 5) < 3 else "NotSet"
 
     def render(self, i: int) -> dict[str, Any]:
-        lines = []
-        for j in range(expense_line_count(self.key, i)):
-            item, qty, price = sales_line(self.key, i, j, self.ctx)
-            lines.append(
-                {
-                    "Id": str(j + 1),
-                    "LineNum": j + 1,
-                    "Description": self.ctx.item_names(item),
-                    "Amount": money(qty * price),
-                    "DetailType": "SalesItemLineDetail",
-                    "SalesItemLineDetail": {
-                        "ItemRef": self.ctx.item_ref(item),
-                        "UnitPrice": money(price),
-                        "Qty": qty,
-                        "TaxCodeRef": {"value": "NON"},
-                    },
-                }
-            )
-        lines.append(
-            {"Amount": money(self.totals.item(i)), "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}}
-        )
+        lines = sales_line_objects(self.key, i, self.ctx, self.totals.item(i))
         customer = self.parties.item(i)
         obj: dict[str, Any] = {
             "AllowIPNPayment": False,

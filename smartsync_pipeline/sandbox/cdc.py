@@ -49,6 +49,10 @@ def parse_cdc_request(entities_param: str | None, changed_since: str | None, now
             raise errors.validation(
                 errors.INVALID_VALUE, "Invalid entity", f"CDC does not support entity {raw.strip()!r}", "entities"
             ) from None
+        if not spec.in_cdc:
+            raise errors.validation(
+                errors.INVALID_VALUE, "Invalid entity", f"CDC does not support entity {spec.name!r}", "entities"
+            )
         if spec.name not in names:
             names.append(spec.name)
     try:

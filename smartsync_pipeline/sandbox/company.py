@@ -32,6 +32,7 @@ from smartsync_pipeline.sandbox.base_tables import (
     sales_totals,
     table_key,
 )
+from smartsync_pipeline.sandbox.book_seed import build_books, company_name_for
 from smartsync_pipeline.sandbox.qbo_time import COMPANY_UTC_OFFSET
 from smartsync_pipeline.sandbox.row_hash import mix
 
@@ -353,19 +354,36 @@ def build_company(seed: int, scale: str, realm_index: int = 0, anchor: float = 0
     purchase_totals = expense_totals(table_key(key, "Purchase"), size.purchases)
     purchase_vendors = rng.choice(size.vendors, size=size.purchases, p=_weights(rng, size.vendors))
 
+    # The rest of the books, from a stream of its own (the base entities above stay as they were).
+    books = build_books(
+        np.random.default_rng([seed, realm_index, 20_261_130]),
+        _Timeline(np.random.default_rng([seed, realm_index, 20_261_131]), anchor_hour),
+        ctx,
+        company_name=company_name_for(seed, realm_index),
+        documents=max(8, size.bills // 25),
+        employees=max(4, size.vendors // 40),
+        vendors=size.vendors,
+        customers=size.customers,
+        items=size.items,
+        bank_ids=bank_ids,
+        bills=size.bills,
+        days=_days,
+    )
+
     # Balances that must add up.
     def sums(index: np.ndarray, amounts: np.ndarray, length: int) -> np.ndarray:
         out = np.zeros(length, dtype=np.int64)
         np.add.at(out, index, amounts)
         return out
 
-    vendor_balances = sums(bills.parties, bills.balances, size.vendors)
-    customer_balances = sums(invoices.parties, invoices.balances, size.customers)
+    vendor_balances = sums(bills.parties, bills.balances, size.vendors) - books.vendor_credits
+    customer_balances = sums(invoices.parties, invoices.balances, size.customers) - books.customer_credits
     n_accounts = len(accounts)
     flows = (
         sums(pay_accounts - 1, invoices.pay_amounts, n_accounts)
         - sums(bp_accounts - 1, bills.pay_amounts, n_accounts)
         - sums(purchase_accounts - 1, purchase_totals, n_accounts)
+        + books.account_flows
     )
     account_balances = np.zeros(n_accounts, dtype=np.int64)
     for i, seed_account in enumerate(accounts):
@@ -379,8 +397,8 @@ def build_company(seed: int, scale: str, realm_index: int = 0, anchor: float = 0
             account_balances[i] = 0 if seed_account.sub_type == "UndepositedFunds" else int(rng.integers(0, 5_000_000))
         elif kind == "Equity":
             account_balances[i] = int(rng.integers(0, 10_000_000))
-    account_balances[ctx.ap_id - 1] = int(bills.balances.sum())
-    account_balances[ctx.ar_id - 1] = int(invoices.balances.sum())
+    account_balances[ctx.ap_id - 1] = int(bills.balances.sum() - books.vendor_credits.sum())
+    account_balances[ctx.ar_id - 1] = int(invoices.balances.sum() - books.customer_credits.sum())
     account_lut, account_created, account_sync = timeline.list_times(n_accounts)
     term_lut, term_created, term_sync = timeline.list_times(len(term_days))
 
@@ -447,6 +465,7 @@ def build_company(seed: int, scale: str, realm_index: int = 0, anchor: float = 0
             purchase_totals,
             _days(purchase_lut) - rng.integers(0, 3, size.purchases),
         ),
+        **books.tables,
     }
     return SeededCompany(
         realm_id=realm_id,

@@ -20,13 +20,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from smartsync_pipeline.entities.registry import find_entity
+from smartsync_pipeline.entities.registry import ENTITIES, SINGLETON, find_entity
 from smartsync_pipeline.sandbox import api_errors as errors
 from smartsync_pipeline.sandbox.cdc import parse_cdc_request, run_cdc
 from smartsync_pipeline.sandbox.config import SandboxConfig
 from smartsync_pipeline.sandbox.control_api import ControlApi, ControlError
 from smartsync_pipeline.sandbox.oauth import InvalidClient, InvalidGrant
-from smartsync_pipeline.sandbox.qbo_time import iso, iso_millis
+from smartsync_pipeline.sandbox.qbo_time import iso_millis
 from smartsync_pipeline.sandbox.query_engine import run_query
 from smartsync_pipeline.sandbox.reports import run_report
 from smartsync_pipeline.sandbox.runtime import SandboxRuntime
@@ -39,6 +39,9 @@ AUTHORIZE_PATH = "/connect/oauth2"  # Intuit's is https://appcenter.intuit.com/c
 ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
 MIN_MINOR_VERSION = 75
 MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+SINGLETON_PATHS = {spec.endpoint: spec.name for spec in ENTITIES if spec.strategy == SINGLETON}
 
 
 def _classify(method: str, rest: list[str]) -> str:
@@ -286,8 +289,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if len(rest) == 2 and rest[0] == "reports" and method == "GET":
             limit = self.runtime.faults.settings.report_cell_limit
             return 200, run_report(company, rest[1], params, self._now(), cell_limit=limit)
-        if len(rest) == 2 and rest[0].lower() == "companyinfo" and method == "GET":
-            return 200, {"CompanyInfo": self._company_info(company), "time": iso_millis(self._now())}
+        if rest and rest[0].lower() in SINGLETON_PATHS and method == "GET" and len(rest) <= 2:
+            # QBO reads singletons as /companyinfo/{realmId} and /preferences: the one object (Id 1).
+            name = SINGLETON_PATHS[rest[0].lower()]
+            return 200, {name: company.get(name, 1), "time": iso_millis(self._now())}
         if rest and rest[0].lower() not in ("query", "cdc"):
             spec = find_entity(rest[0])
             if spec is None or rest[0].lower() != spec.endpoint:
@@ -312,20 +317,6 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 response, _ = execute_write(company, spec.name, payload, operation)
                 return 200, {spec.name: response, "time": iso_millis(self._now())}
         raise errors.ApiFault(400, errors.UNSUPPORTED_OPERATION, "Unsupported Operation", f"{method} {'/'.join(rest)}")
-
-    def _company_info(self, company: Any) -> dict[str, Any]:
-        return {
-            "CompanyName": f"Sandbox Company {company.realm_id[-4:]}",
-            "LegalName": f"Sandbox Company {company.realm_id[-4:]} LLC",
-            "Country": "US",
-            "FiscalYearStartMonth": "January",
-            "domain": "QBO",
-            "sparse": False,
-            "Id": "1",
-            "SyncToken": "0",
-            "MetaData": {"CreateTime": iso(company.seeded.anchor - 430 * 86_400),
-                         "LastUpdatedTime": iso(company.seeded.anchor - 86_400)},
-        }  # fmt: skip
 
     def _auth_failure(self, reason: str) -> None:
         self.runtime.stats.response(401)

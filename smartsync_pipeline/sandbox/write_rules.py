@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from smartsync_pipeline.entities.registry import EntitySpec, entity
+from smartsync_pipeline.entities.registry import SINGLETON, EntitySpec, entity
 from smartsync_pipeline.sandbox import api_errors as errors
+from smartsync_pipeline.sandbox import book_rules
 from smartsync_pipeline.sandbox.base_tables import USD, money
 from smartsync_pipeline.sandbox.chart import CLASSIFICATION
 from smartsync_pipeline.sandbox.qbo_time import TimeFormatError, day_number, day_text, iso, parse_day
@@ -380,6 +381,8 @@ class WritePlanner:
             obj.setdefault("CurrencyRef", dict(USD))
             obj["TotalAmt"] = money(self.expense_lines(obj))
             self.date_field(obj, "TxnDate", today)
+        elif name in book_rules.RULES:
+            book_rules.RULES[name](self, obj, current, new_id, today)
         return obj
 
     def _payment_amounts(
@@ -464,6 +467,8 @@ class WritePlanner:
             account = int(obj["AccountRef"]["value"])
             sign = 1 if obj.get("PaymentType") == "CreditCard" else -1
             out[("Account", account, "CurrentBalance")] += sign * total
+        elif name in book_rules.RULES:
+            book_rules.contributions(self, name, obj, out)
         return out
 
     def links(self, name: str, obj: dict[str, Any] | None) -> set[int]:
@@ -509,6 +514,10 @@ class WritePlanner:
         new: dict[str, Any] | None
         if operation == "delete":
             assert current is not None
+            if self.spec.strategy == SINGLETON:
+                raise errors.validation(
+                    errors.BUSINESS_VALIDATION, "Operation Delete is not supported", f"{name} cannot be deleted"
+                )
             if self.spec.name_list:
                 raise errors.validation(
                     errors.BUSINESS_VALIDATION,

@@ -13,12 +13,14 @@ the Deposit that banks it; the Deposit is the movement, so nothing is counted tw
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from smartsync_pipeline.services.answers import CENT
@@ -104,16 +106,36 @@ class BankFlows:
     provenance: dict[str, Provenance] = field(default_factory=dict)
 
     def between(self, after: date, through: date) -> Iterator[Movement]:
-        return (m for m in self.movements if after < m.txn_date <= through)
+        lo, hi = self._span(after, through)
+        return iter(self._by_date[lo:hi])
+
+    @cached_property
+    def _by_date(self) -> list[Movement]:
+        return sorted(self.movements, key=lambda m: m.txn_date)
+
+    @cached_property
+    def _index(self) -> tuple[list[date], list[Decimal], list[Decimal]]:
+        """Dates of the movements (sorted) and running totals of money in and out: any period's totals
+        are two lookups, so 13 weeks of trailing windows cost no more than one pass."""
+        days, ins, outs = [], [ZERO], [ZERO]
+        for m in self._by_date:
+            days.append(m.txn_date)
+            ins.append(ins[-1] + (m.amount if m.amount > 0 else ZERO))
+            outs.append(outs[-1] + (-m.amount if m.amount < 0 else ZERO))
+        return days, ins, outs
+
+    def _span(self, after: date, through: date) -> tuple[int, int]:
+        days = self._index[0]
+        return bisect.bisect_right(days, after), bisect.bisect_right(days, through)
+
+    def totals(self, after: date, through: date) -> tuple[Decimal, Decimal]:
+        """Money in and money out (both >= 0) dated ``after < txn_date <= through``."""
+        _, ins, outs = self._index
+        lo, hi = self._span(after, through)
+        return ins[hi] - ins[lo], outs[hi] - outs[lo]
 
     def week(self, week_ending: date) -> WeekFlows:
-        inflow = outflow = ZERO
-        for m in self.between(week_ending - timedelta(days=7), week_ending):
-            if m.amount > 0:
-                inflow += m.amount
-            else:
-                outflow -= m.amount
-        return WeekFlows(week_ending, inflow, outflow)
+        return WeekFlows(week_ending, *self.totals(week_ending - timedelta(days=7), week_ending))
 
     def weeks(self, count: int, ending: date | None = None) -> list[WeekFlows]:
         """``count`` consecutive weeks, oldest first, the last one ending ``ending`` (default today)."""
@@ -122,7 +144,8 @@ class BankFlows:
 
     def net_since(self, day: date) -> Decimal:
         """Net money in (+) after ``day`` up to today."""
-        return sum((m.amount for m in self.between(day, self.today)), ZERO)
+        inflow, outflow = self.totals(day, self.today)
+        return inflow - outflow
 
     def by_entity(self, after: date, through: date) -> list[dict[str, Any]]:
         """Money in and out per entity in the period, for the digest's method statement."""

@@ -122,7 +122,7 @@ class SmartReader:
         self._snapshots: SnapshotReader | None = None
         self._engine: SyncEngine | None = None
         self._clock: Callable[[], datetime] | None = None
-        self._trail = DagsterTrail()
+        self._trail = DagsterTrail(background=True)  # a read never waits for Dagster's storage
         self._init_lock = threading.RLock()
         self._realms: tuple[float, frozenset[str]] = (-1.0, frozenset())
         self._stats: dict[str, int] = {}
@@ -255,7 +255,8 @@ class SmartReader:
         info = self.snapshots().current(req.realm_id)
         if report is None:
             return self._query(req, info, "mirror", reason="refreshed by a concurrent read or run")
-        return self._query(req, info, "api", report=report)
+        with report.timed("answer"):  # the stale read's last phase (bench/bench_reads.py)
+            return self._query(req, info, "api", report=report)
 
     def _answer(self, req: _Request, report: SyncReport | None, error: BaseException | None) -> ReadResult:
         """The answer to ``req`` after a refresh done for it (by ``together``)."""
@@ -369,7 +370,7 @@ class SmartReader:
             self.home.locks_dir / f"refresh-{realm_id}-{spec.table}.lock",
             what=f"the refresh of {spec.name} for company {realm_id}",
         )
-        with lock.exclusive(max(0.0, deadline - time.monotonic())):
+        with lock.exclusive(max(0.0, deadline - time.monotonic())) as waited:
             info = self.snapshots().current(realm_id)
             as_of = info.last_sync_at(realm_id, spec.name) if info else None
             # Good enough if someone refreshed after our deadline: for max_age=0, after we asked.
@@ -385,7 +386,9 @@ class SmartReader:
                 trigger="on_demand",
                 lock_timeout=max(0.0, deadline - time.monotonic()),
             )
-            self._record(report, spec)
+            report.lock_wait_seconds += waited
+            with report.timed("record"):
+                self._record(report, spec)
             return report
 
     def _refresh_quietly(self, req: _Request, key: tuple[str, str]) -> None:

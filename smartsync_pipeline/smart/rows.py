@@ -49,6 +49,10 @@ _NULLABLE_INTS = {
 }
 
 
+def _is_text(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+
+
 def frame(table: pa.Table) -> pd.DataFrame:
     """An Arrow table from DuckDB as a DataFrame: DECIMAL as exact ``ArrowDtype`` decimals, the rest as
     DuckDB's ``.df()`` would type it."""
@@ -61,4 +65,6 @@ def frame(table: pa.Table) -> pd.DataFrame:
             df.isetitem(i, column.to_pandas(types_mapper={field.type: _NULLABLE_INTS[field.type]}.get))
         elif column.null_count and pa.types.is_boolean(field.type):
             df.isetitem(i, column.to_pandas(types_mapper={field.type: pd.BooleanDtype()}.get))
+        elif column.null_count == len(column) and _is_text(field.type):
+            df.isetitem(i, pd.Series([None] * len(column), index=df.index, dtype=object))  # as .df(): no text at all
     return df

@@ -100,6 +100,28 @@ def _is_disconnected(home: Home, realm_id: str) -> bool:
         return False
 
 
+# Triggers of routine sweeps: they list an entity outside CDC only when its warn window has passed.
+# A person or a reader asking (manual, on_demand, ...) always gets a fresh listing.
+LIST_WHEN_DUE = frozenset({"schedule", "sensor", "webhook"})
+
+
+@dataclass
+class Listing:
+    """A whole listing of one entity outside CDC, staged with its confirmed deletes."""
+
+    staged: pa.Table
+    fetched: int
+    started_server_time: datetime | None
+
+
+def _not_due(spec: EntitySpec, st: EntityState) -> EntitySyncReport:
+    """A routine sweep left this entity alone: its last listing is within its warn window."""
+    return EntitySyncReport(
+        spec.name, "not_due", rows_active=st.rows_active, rows_deleted=st.rows_deleted,
+        watermark_before=st.watermark, watermark_after=st.watermark,
+    )  # fmt: skip
+
+
 class _PhaseClock:
     """Charges elapsed time to one phase of ``report`` at a time (the phases of one ``with`` block)."""
 
@@ -235,6 +257,7 @@ class SyncEngine:
         client = self.client(realm_id)
         full: dict[str, str] = {}  # entity -> reason
         incremental: list[EntitySpec] = []
+        listed: list[EntitySpec] = []  # outside CDC (query-only, singletons): listed whole, deletes by id diff
         now = self.clock()
         for spec in specs:
             st = states[spec.name]
@@ -245,6 +268,11 @@ class SyncEngine:
                     full[spec.name] = "never synced: first sync is full"
                 else:
                     full[spec.name] = "first sync"
+            elif not spec.in_cdc:
+                if report.trigger in LIST_WHEN_DUE and st.last_sync_at and now - st.last_sync_at < spec.freshness.warn:
+                    report.entities[spec.name] = _not_due(spec, st)
+                else:
+                    listed.append(spec)
             elif now - st.watermark > CDC_MAX_LOOKBACK - timedelta(hours=1):
                 full[spec.name] = f"watermark {st.watermark:%Y-%m-%d} is older than CDC's 30-day limit"
             else:
@@ -266,6 +294,11 @@ class SyncEngine:
                     full[name] = "more changes than one CDC response holds"
                 incremental = [s for s in incremental if s.name not in cdc.overflowed]
 
+        listings: dict[str, Listing] = {}
+        if listed:
+            with report.timed("fetch"):
+                for spec in listed:
+                    listings[spec.name] = self._listing(shard, client, spec)
         staging = StagingArea(shard.realm.staging_dir / shard.staging)
         try:
             fulls: dict[str, FullFetch] = {}
@@ -292,7 +325,7 @@ class SyncEngine:
                     candidates = self._delete_candidates(shard, fulls)
                     for name, ids in candidates.items():
                         missing[name], rescued[name] = confirm_missing(client, entity(name), ids)
-            self._apply(shard, specs, states, cdc, incremental, fulls, full, missing, rescued, report)
+            self._apply(shard, specs, states, cdc, incremental, fulls, full, missing, rescued, report, listings)
         finally:
             staging.cleanup()
             stats = getattr(client, "stats", None)
@@ -303,10 +336,36 @@ class SyncEngine:
             if self.client_factory is None:  # the engine made it, the engine closes it (a factory's owner does)
                 client.close()
 
+    def _listing(self, shard: _Shard, client: Any, spec: EntitySpec) -> Listing:
+        """Every object of an entity CDC does not cover, and tombstones for the mirror's ids QBO no
+        longer has (asked again by Id first, like a full sync's deletes)."""
+        started = client.server_time
+        objects: list[dict[str, Any]] = []
+        for page in client.iter_pages(
+            spec.name, page_size=self.page_size, include_inactive=True if spec.name_list else None
+        ):
+            objects.extend(page)
+        seen = {str(o.get("Id")) for o in objects}
+        with shard.db.locked(), shard.db.connect() as con:
+            rows = con.execute(
+                f"SELECT id FROM {spec.table} WHERE realm_id = ? AND NOT is_deleted", [shard.realm.realm_id]
+            ).fetchall()
+        gone = sorted((r[0] for r in rows if r[0] not in seen), key=id_key)
+        missing, rescued = confirm_missing(client, spec, gone) if gone else ([], [])
+        staged = stage([*objects, *rescued, *tombstone_stubs(missing, started or self.clock())])
+        return Listing(staged, len(objects), started)
+
     def _load_states(self, shard: _Shard, specs: list[EntitySpec], report: SyncReport) -> dict[str, EntityState]:
-        with report.timed("states"), shard.db.locked() as waited, shard.db.connect() as con:
+        realm_id = shard.realm.realm_id
+        with report.timed("states"), shard.db.locked() as waited:
             report.lock_wait_seconds += waited
-            return {s.name: load_state(con, shard.realm.realm_id, s) for s in specs}
+            try:
+                with shard.db.peek() as con:  # read-only: no migration or checkpoint to pay for
+                    return {s.name: load_state(con, realm_id, s) for s in specs}
+            except (duckdb.Error, FileNotFoundError):
+                pass  # no mirror yet, one that needs migrating, or held by another process: the writer's way
+            with shard.db.connect() as con:
+                return {s.name: load_state(con, realm_id, s) for s in specs}
 
     def _delete_candidates(self, shard: _Shard, fulls: dict[str, FullFetch]) -> dict[str, list[str]]:
         """Active mirror ids that a full listing did not return (set difference inside DuckDB)."""
@@ -342,6 +401,7 @@ class SyncEngine:
         missing: dict[str, list[str]],
         rescued: dict[str, list[dict]],
         report: SyncReport,
+        listings: dict[str, Listing] | None = None,
     ) -> None:
         """Write everything fetched. Incremental work is one transaction on the mirror; a full listing
         goes to a shadow copy in bounded-size transactions and replaces the mirror in one rename. Either
@@ -354,7 +414,8 @@ class SyncEngine:
             now = self.clock()
             realm_id = shard.realm.realm_id
             ctx = ApplyContext(realm_id, report.trigger, report.run_id, report.sync_id, now, report.verify_content)
-            units = list(self._work_units(specs, cdc, incremental, fulls, missing, rescued, now))
+            listings = listings or {}
+            units = list(self._work_units(specs, cdc, incremental, fulls, missing, rescued, now, listings))
             results: dict[str, EntityApplyResult] = {}
             shadow = db.shadow() if fulls else nullcontext(None)
             # Exits in reverse: the connection closes (checkpointed) before the shadow replaces the mirror.
@@ -376,7 +437,8 @@ class SyncEngine:
                         result = results.setdefault(spec.name, EntityApplyResult(spec.name))
                         result.add(apply_staged(con, spec, source, ctx, writer))
                         if last:
-                            self._record(con, spec, states[spec.name], result, cdc, fulls, full_reasons, now, report)
+                            self._record(con, spec, states[spec.name], result, cdc, fulls, full_reasons, now, report,
+                                         listings.get(spec.name))  # fmt: skip
                         if transaction_per_unit:
                             con.execute("COMMIT")
                             # Committed rows stay pinned in memory until checkpointed: write them out.
@@ -426,6 +488,7 @@ class SyncEngine:
         missing: dict[str, list[str]],
         rescued: dict[str, list[dict]],
         now: datetime,
+        listings: dict[str, Listing] | None = None,
     ) -> Iterator[tuple[EntitySpec, pa.Table | list[str], bool]]:
         """(entity, staged rows, last unit of that entity?) in registry order; a full listing is cut
         into groups of Parquet files of at most ``rows_per_transaction`` rows."""
@@ -440,6 +503,8 @@ class SyncEngine:
                     yield spec, group, n == len(groups) - 1 and not extra
                 if extra:
                     yield spec, stage(extra, first_seq=fetch.fetched), True
+            elif listings and spec.name in listings:
+                yield spec, listings[spec.name].staged, True
             elif cdc is not None and spec in incremental:
                 yield spec, cdc.staged.get(spec.name, stage([])), True
 
@@ -454,11 +519,14 @@ class SyncEngine:
         full_reasons: dict[str, str],
         now: datetime,
         report: SyncReport,
+        listing: Listing | None = None,
     ) -> None:
         """The entity's sync_state row (same transaction as its last rows) and its report."""
         if spec.name in fulls:
             fetch = fulls[spec.name]
             mode, fetched, watermark = "full", fetch.fetched, fetch.started_server_time or now
+        elif listing is not None:
+            mode, fetched, watermark = "listing", listing.fetched, listing.started_server_time or now
         else:
             assert cdc is not None
             mode, fetched, watermark = "incremental", cdc.counts.get(spec.name, 0), cdc.server_time

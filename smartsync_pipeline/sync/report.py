@@ -13,7 +13,7 @@ from typing import Any
 @dataclass
 class EntitySyncReport:
     entity: str
-    mode: str  # full | incremental
+    mode: str  # full | incremental (CDC) | listing (outside CDC) | not_due (a sweep left it alone)
     created: int = 0
     updated: int = 0
     deleted: int = 0
@@ -83,7 +83,8 @@ class SyncReport:
 
     @property
     def mode(self) -> str:
-        modes = {e.mode for e in self.entities.values()}
+        # Listing (entities outside CDC) and not-due entities are how an incremental sync treats them.
+        modes = {"incremental" if e.mode in ("listing", "not_due") else e.mode for e in self.entities.values()}
         return modes.pop() if len(modes) == 1 else "mixed"
 
     def as_dict(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from email.utils import parsedate_to_datetime
 import pytest
 
 from smartsync_pipeline.api.money import json_value
+from smartsync_pipeline.entities import ENTITIES
 from smartsync_pipeline.services import for_business
 from smartsync_pipeline_tests.api.conftest import ServedHome
 
@@ -181,7 +182,7 @@ def test_sync_status_per_entity(served: ServedHome) -> None:
     served.companies[1].engine().sync(served.other_realm, trigger="manual")
     status = served.server.get(f"/businesses/{served.other_realm}/sync-status", served.keys["all"]).json()
     rows = {e["entity"]: e for e in status["entities"]}
-    assert len(rows) == 10 and all(e["state"] == "fresh" for e in rows.values()), rows
+    assert len(rows) == len(ENTITIES) and all(e["state"] == "fresh" for e in rows.values()), rows
     bill = rows["Bill"]
     assert bill["window"] == {"warn_seconds": 900.0, "fail_seconds": 1800.0}
     synced = datetime.fromisoformat(bill["last_successful_sync"].replace("Z", "+00:00"))

@@ -98,6 +98,9 @@ def test_books_are_consistent(company):
         due_days = terms[bill["SalesTermRef"]["value"]]["DueDays"]
         assert np.datetime64(bill["DueDate"]) - np.datetime64(bill["TxnDate"]) == np.timedelta64(due_days, "D")
         open_by_vendor[bill["VendorRef"]["value"]] += cents(bill["Balance"])
+    vendor_credits, credit_memos = _by_id(t["VendorCredit"]), _by_id(t["CreditMemo"])
+    for credit in vendor_credits.values():  # an unapplied vendor credit lowers what the company owes
+        open_by_vendor[credit["VendorRef"]["value"]] -= cents(credit["Balance"])
     for vendor in vendors.values():
         assert cents(vendor["Balance"]) == open_by_vendor[vendor["Id"]]
 
@@ -109,13 +112,19 @@ def test_books_are_consistent(company):
     for invoice in invoices.values():
         assert cents(invoice["Balance"]) == cents(invoice["TotalAmt"]) - received[invoice["Id"]]
         open_by_customer[invoice["CustomerRef"]["value"]] += cents(invoice["Balance"])
+    for credit in credit_memos.values():
+        open_by_customer[credit["CustomerRef"]["value"]] -= cents(credit["Balance"])
     for customer in customers.values():
         assert cents(customer["Balance"]) == open_by_customer[customer["Id"]]
 
     ap = next(a for a in accounts.values() if a["AccountType"] == "Accounts Payable")
     ar = next(a for a in accounts.values() if a["AccountType"] == "Accounts Receivable")
-    assert cents(ap["CurrentBalance"]) == sum(cents(b["Balance"]) for b in bills.values())
-    assert cents(ar["CurrentBalance"]) == sum(cents(i["Balance"]) for i in invoices.values())
+    assert cents(ap["CurrentBalance"]) == sum(cents(b["Balance"]) for b in bills.values()) - sum(
+        cents(c["Balance"]) for c in vendor_credits.values()
+    )
+    assert cents(ar["CurrentBalance"]) == sum(cents(i["Balance"]) for i in invoices.values()) - sum(
+        cents(c["Balance"]) for c in credit_memos.values()
+    )
     banks = [a for a in accounts.values() if a["AccountType"] == "Bank"]
     assert 3 <= len(banks) <= 4 and all(a["CurrentBalance"] > 0 for a in banks)
 

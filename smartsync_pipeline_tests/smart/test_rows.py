@@ -84,3 +84,19 @@ def test_the_reader_answers_with_decimal_money(company) -> None:
     assert len(result.rows) > 0
     assert all(type(v) is Decimal for v in result.rows["balance"].tolist())
     assert isinstance(result.rows["balance"].sum(), Decimal)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["no rows", "only nulls", "mixed"],
+)
+def test_edge_shapes_are_typed_as_duckdb_types_them(snapshot, shape) -> None:
+    """No rows, or a column of nothing but NULL: text, integers, booleans and dates still match ``.df()``."""
+    columns = "CAST(s AS VARCHAR) s, CAST(n AS INTEGER) n, CAST(b AS BOOLEAN) b, CAST(d AS DATE) d"
+    rows = {
+        "no rows": "SELECT NULL s, NULL n, NULL b, NULL d WHERE false",
+        "only nulls": "SELECT NULL s, NULL n, NULL b, NULL d",
+        "mixed": "SELECT 'a' s, 1 n, true b, DATE '2026-01-01' d UNION ALL SELECT NULL, NULL, NULL, NULL",
+    }[shape]
+    sql = f"SELECT {columns} FROM ({rows}) ORDER BY n NULLS LAST"
+    pd.testing.assert_frame_equal(fetch_frame(snapshot, sql), snapshot.execute(sql).df())

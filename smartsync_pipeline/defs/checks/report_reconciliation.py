@@ -61,6 +61,18 @@ def check_metadata(result: Reconciliation) -> dict[str, object]:
     }
 
 
+def fitted_description(result: Reconciliation, limit: int = 4000) -> str:
+    """The difference report cut at a whole line, saying where the rest is."""
+    lines, size = [], 0
+    for line in result.describe().splitlines():
+        if size + len(line) > limit - 120:
+            lines.append(f"  … all {len(result.differences)} differences are in the difference_table metadata")
+            break
+        lines.append(line)
+        size += len(line) + 1
+    return "\n".join(lines)
+
+
 def severity_of(result: Reconciliation) -> dg.AssetCheckSeverity:
     """WARN when every difference is a lag (QBO changed after the mirror's last sync, or the stored report
     is older than it), else ERROR."""
@@ -143,7 +155,7 @@ def _report_check(comparison: Comparison) -> dg.AssetChecksDefinition:
         return dg.AssetCheckResult(
             passed=result.ok,
             severity=severity_of(result),
-            description=result.describe()[:4000],
+            description=fitted_description(result),
             metadata=check_metadata(result),
         )
 

@@ -209,8 +209,67 @@ class _Postings:
         lines = [(_ref(obj, "DepositToAccountRef")[0], total), (self.ar_id, -total)]
         return self._post(obj, "Payment", "Payment", _ref(obj, "CustomerRef"), "Customer", lines)
 
+    def _sales_lines(self, obj: dict[str, Any], sign: int) -> list[tuple[str | None, int]]:
+        """Item lines of a sales form to their items' income accounts (credit when ``sign`` is -1)."""
+        lines: list[tuple[str | None, int]] = []
+        for ln in obj.get("Line") or []:
+            if ln.get("DetailType") != "SalesItemLineDetail":
+                continue
+            item = _ref(ln.get("SalesItemLineDetail") or {}, "ItemRef")[0]
+            lines.append((self.item_accounts(item)[0], sign * cents(ln.get("Amount"))))
+        return lines
 
-TRANSACTION_ENTITIES = ("Bill", "BillPayment", "Invoice", "Payment", "Purchase")
+    def _salesreceipt(self, obj: dict[str, Any]) -> list[Posting]:
+        lines = self._sales_lines(obj, -1)
+        lines.append((_ref(obj, "DepositToAccountRef")[0], -sum(a for _, a in lines)))
+        return self._post(obj, "SalesReceipt", "Sales Receipt", _ref(obj, "CustomerRef"), "Customer", lines)
+
+    def _refundreceipt(self, obj: dict[str, Any]) -> list[Posting]:
+        lines = self._sales_lines(obj, 1)
+        lines.append((_ref(obj, "DepositToAccountRef")[0], -sum(a for _, a in lines)))
+        return self._post(obj, "RefundReceipt", "Refund", _ref(obj, "CustomerRef"), "Customer", lines)
+
+    def _creditmemo(self, obj: dict[str, Any]) -> list[Posting]:
+        lines = self._sales_lines(obj, 1)
+        ar = _ref(obj, "ARAccountRef")[0] or self.ar_id
+        lines.append((ar, -sum(a for _, a in lines)))
+        return self._post(obj, "CreditMemo", "Credit Memo", _ref(obj, "CustomerRef"), "Customer", lines)
+
+    def _vendorcredit(self, obj: dict[str, Any]) -> list[Posting]:
+        lines = [(self.expense_line_account(ln), -cents(ln.get("Amount"))) for ln in obj.get("Line") or []]
+        ap = _ref(obj, "APAccountRef")[0] or self.ap_id
+        lines.append((ap, -sum(a for _, a in lines)))
+        return self._post(obj, "VendorCredit", "Vendor Credit", _ref(obj, "VendorRef"), "Vendor", lines)
+
+    def _deposit(self, obj: dict[str, Any]) -> list[Posting]:
+        lines: list[tuple[str | None, int]] = []
+        undeposited = str(self.company.seeded.undeposited_id)
+        for ln in obj.get("Line") or []:
+            detail = ln.get("DepositLineDetail") or {}
+            source = _ref(detail, "AccountRef")[0] if isinstance(detail, dict) else None
+            lines.append((source or undeposited, -cents(ln.get("Amount"))))
+        lines.append((_ref(obj, "DepositToAccountRef")[0], -sum(a for _, a in lines)))
+        return self._post(obj, "Deposit", "Deposit", (None, ""), "", lines)
+
+    def _transfer(self, obj: dict[str, Any]) -> list[Posting]:
+        amount = cents(obj.get("Amount"))
+        lines = [(_ref(obj, "ToAccountRef")[0], amount), (_ref(obj, "FromAccountRef")[0], -amount)]
+        return self._post(obj, "Transfer", "Transfer", (None, ""), "", lines)
+
+    def _journalentry(self, obj: dict[str, Any]) -> list[Posting]:
+        lines: list[tuple[str | None, int]] = []
+        for ln in obj.get("Line") or []:
+            detail = ln.get("JournalEntryLineDetail") or {}
+            sign = 1 if detail.get("PostingType") == "Debit" else -1
+            lines.append((_ref(detail, "AccountRef")[0], sign * cents(ln.get("Amount"))))
+        return self._post(obj, "JournalEntry", "Journal Entry", (None, ""), "", lines)
+
+
+# Documents that post to the ledger (Estimate, PurchaseOrder and TimeActivity post nothing).
+TRANSACTION_ENTITIES = ("Bill", "BillPayment", "Invoice", "Payment", "Purchase", "SalesReceipt", "RefundReceipt",
+                        "CreditMemo", "VendorCredit", "Deposit", "Transfer", "JournalEntry")  # fmt: skip
+# Open credits: they count against what a party owes, as negative open items.
+CREDIT_ENTITIES = {"payable": ("VendorCredit", "VendorRef"), "receivable": ("CreditMemo", "CustomerRef")}
 
 
 def _snapshot(company: Company, entities: Sequence[str]) -> dict[str, Iterator[dict[str, Any]]]:
@@ -296,6 +355,15 @@ class DocumentLedger:
                 day = _day(pay["TxnDate"])
                 items.append(OpenItem(party[0] or "", party[1], pay_entity, str(pay["Id"]),
                                       str(pay.get("DocNumber") or ""), day, day, -unapplied))  # fmt: skip
+        credit_entity, credit_party = CREDIT_ENTITIES[side]
+        for credit in self.documents(credit_entity):
+            day = _day(credit["TxnDate"])
+            remaining = cents(credit.get("Balance"))
+            if day > as_of or remaining == 0:
+                continue
+            party = _ref(credit, credit_party)
+            items.append(OpenItem(party[0] or "", party[1], credit_entity, str(credit["Id"]),
+                                  str(credit.get("DocNumber") or ""), day, day, -remaining))  # fmt: skip
         for doc in self.documents(doc_entity):
             day = _day(doc["TxnDate"])
             if day > as_of:
