@@ -55,9 +55,11 @@ def make_private_dirs(folder: Path) -> None:
         p.mkdir(mode=0o700, exist_ok=True)
 
 
-def write_atomically(path: Path, data: bytes | str, *, mode: int = 0o600) -> None:
+def write_atomically(path: Path, data: bytes | str, *, mode: int = 0o600, sync_dir: bool = True) -> None:
     """Replace ``path`` with ``data`` so that readers (and a crash) see the old or the new file, whole.
-    The file is created with ``mode`` (0600 unless asked otherwise); missing folders are made 0700."""
+    The file is created with ``mode`` (0600 unless asked otherwise); missing folders are made 0700.
+    ``sync_dir=False`` leaves flushing the folder (the rename's durability) to the caller's next write
+    in the same folder."""
     make_private_dirs(path.parent)
     payload = data.encode() if isinstance(data, str) else data
     tmp = temp_path(path)
@@ -72,7 +74,8 @@ def write_atomically(path: Path, data: bytes | str, *, mode: int = 0o600) -> Non
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)
 
 
 def point_symlink(link: Path, target: Path) -> bool:

@@ -349,7 +349,7 @@ class _DagsterHeads:
     type=click.IntRange(0, 24),
     default=DEFAULT_MONTHS,
     show_default=True,
-    help="with --reports: closed months whose net income is compared (plus the current month)",
+    help="with --reports: closed months whose net income and documents are compared (plus the current month)",
 )
 @click.option("--json", "as_json", is_flag=True, help="with --reports: print the comparisons as JSON")
 @click.option("--counts-only", is_flag=True, help="compare COUNT(*) only (one call per entity)")
@@ -371,7 +371,7 @@ def reconcile(
     """Compare the mirror with QBO; exit 0 when equal, 1 with a table of differences when not.
 
     --reports fetches QBO's AgedPayables, AgedReceivables, BalanceSheet and monthly ProfitAndLoss
-    now and compares them to the cent with the figures the mirror gives (see the README's
+    and TransactionList now and compares them to the cent with the figures the mirror gives (see the README's
     "Reconciliation with QBO's reports"); each difference names the documents that explain it.
 
     --deep first runs a full sync that also compares every row's content (raw JSON and typed columns)

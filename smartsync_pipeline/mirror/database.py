@@ -35,6 +35,19 @@ from smartsync_pipeline.mirror.shared_instance import SharedInstance
 
 _T = TypeVar("_T")
 
+# Mirror files this process left migrated: path -> (inode, size, mtime) when it last detached one. Any
+# other writer (another process, a restored copy) changes that key, and the file is migrated again.
+_migrated: dict[str, tuple[int, int, int] | None] = {}
+
+
+def _file_key(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 _HOLDER_PID = re.compile(r"\(PID (\d+)\)")
 
 
@@ -135,16 +148,25 @@ class MirrorDatabase:
         # The mirror itself (incremental syncs, on-demand refreshes): attached to this process's
         # writer instance, which costs ~1 ms instead of creating and closing an instance.
         instance = SharedInstance.for_config(self._shared_config())
+        left_as = _file_key(self.path)
         name, con = self._open_with(
             lambda: instance.attach(self.path, read_only=False), self.path, busy_timeout=busy_timeout
         )
+        done = False
         try:
-            os.chmod(self.path, 0o600)
-            migrate(con)
+            if os.stat(self.path).st_mode & 0o777 != 0o600:
+                os.chmod(self.path, 0o600)
+            # Unchanged since this process migrated, checkpointed and detached it: nothing to migrate.
+            if left_as is None or _migrated.get(str(self.path)) != left_as:
+                migrate(con)
             yield con
             con.execute(f"CHECKPOINT {name}")
+            done = True
         finally:
+            _migrated.pop(str(self.path), None)
             instance.detach(name, con)
+        if done:
+            _migrated[str(self.path)] = _file_key(self.path)
 
     @contextmanager
     def peek(self) -> Iterator[duckdb.DuckDBPyConnection]:

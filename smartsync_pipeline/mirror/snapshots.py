@@ -30,16 +30,24 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from smartsync_pipeline.durable_files import install, point_symlink, remove_leftovers, temp_path, write_atomically
+from smartsync_pipeline.durable_files import (
+    fsync_dir,
+    install,
+    point_symlink,
+    remove_leftovers,
+    temp_path,
+    write_atomically,
+)
 from smartsync_pipeline.entities import entity
 from smartsync_pipeline.home import Home, RealmHome, RealmNotFound
 from smartsync_pipeline.mirror.apply import id_key
@@ -125,9 +133,10 @@ def seal_path(path: Path) -> Path:
     return path.with_name(path.name + SEAL)
 
 
-def seal(path: Path) -> None:
-    """Record what ``path`` looks like now (call after its final chmod and rename)."""
-    write_atomically(seal_path(path), json.dumps(_stat_seal(path)), mode=0o444)
+def seal(path: Path, *, sync_dir: bool = True) -> None:
+    """Record what ``path`` looks like now (call after its final chmod and rename). ``sync_dir=False``
+    when the caller flushes the folder right after (publication: CURRENT's own rename does)."""
+    write_atomically(seal_path(path), json.dumps(_stat_seal(path)), mode=0o444, sync_dir=sync_dir)
 
 
 def is_intact(path: Path) -> bool:
@@ -218,7 +227,7 @@ class SnapshotStore:
                 finally:
                     tmp.unlink(missing_ok=True)
                 self.last_method = "copy"
-            seal(self.dir / name)
+            seal(self.dir / name, sync_dir=False)  # CURRENT's write below flushes the folder
             data_published_at = now
             tables = sorted(tables) if tables is not None else _tables_of(self.dir / name)
         else:
@@ -281,7 +290,8 @@ class SnapshotStore:
                 seal(standby)
                 continue
             try:
-                caught_up = _catch_up(con, mirror_path) == content_key
+                # Read-only before the checkpoint, whose fsync then makes the mode durable with the data.
+                caught_up = _catch_up(con, mirror_path, partial(os.chmod, standby, 0o444)) == content_key
             except duckdb.Error:
                 caught_up = False
             finally:
@@ -290,7 +300,11 @@ class SnapshotStore:
                 self._remove(standby)  # half-written or unusable now; an old generation anyway
                 continue
             target = self.dir / name
-            install(standby, target, mode=0o444)
+            if os.stat(standby).st_mode & 0o777 != 0o444:  # already level: no checkpoint ran
+                install(standby, standby, mode=0o444)
+            # Data and mode are on disk (the checkpoint's fsync): only the rename is left to flush.
+            os.replace(standby, target)
+            fsync_dir(self.dir)
             seal_path(standby).unlink(missing_ok=True)
             return "catch-up"
         return None
@@ -348,7 +362,9 @@ def mirror_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
 MAX_CATCH_UP_CHANGES = 200_000  # beyond this a full copy is cheaper than replaying rows
 
 
-def _catch_up(con: duckdb.DuckDBPyConnection, mirror_path: Path) -> str:
+def _catch_up(
+    con: duckdb.DuckDBPyConnection, mirror_path: Path, before_checkpoint: Callable[[], None] | None = None
+) -> str:
     """Bring the snapshot open on ``con`` level with the mirror, in one transaction. Returns the
     snapshot's content key afterwards (the caller checks it equals the mirror's), or "" when the
     change log cannot describe the difference."""
@@ -399,6 +415,8 @@ def _catch_up(con: duckdb.DuckDBPyConnection, mirror_path: Path) -> str:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        if before_checkpoint is not None:
+            before_checkpoint()
         con.execute(f"CHECKPOINT {own}")
         return content_key(con)
     finally:
