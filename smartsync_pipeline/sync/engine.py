@@ -101,8 +101,8 @@ def _is_disconnected(home: Home, realm_id: str) -> bool:
 
 
 # Triggers of routine sweeps: they list an entity outside CDC only when its warn window has passed.
-# A person or a reader asking (manual, on_demand, ...) always gets a fresh listing.
-LIST_WHEN_DUE = frozenset({"schedule", "sensor", "webhook"})
+# A person, a reader or a webhook naming the entity (manual, on_demand, webhook, ...) gets a listing.
+LIST_WHEN_DUE = frozenset({"schedule", "sensor"})
 
 
 @dataclass
