@@ -21,6 +21,7 @@ from rich.table import Table
 
 from smartsync_pipeline.cli.error_reporting import friendly_errors
 from smartsync_pipeline.home import Home
+from smartsync_pipeline.sandbox.company import DEFAULT_PROFILE, PROFILES
 
 
 def describe_sync(report: Any) -> str:
@@ -78,6 +79,13 @@ def _audit_run(realm_id: str) -> tuple[bool, str]:
     help="size of the sandbox company (small ≈ 1k objects, medium ≈ 100k, large ≈ 1M)",
 )
 @click.option("--seed", default=7, show_default=True, help="seed of the sandbox company's generated data")
+@click.option(
+    "--profile",
+    type=click.Choice(sorted(PROFILES)),
+    default=DEFAULT_PROFILE,
+    show_default=True,
+    help="healthy books (most documents paid on time, a few overdue) or struggling ones (overdue payables above cash)",
+)
 @click.option("--port", default=8765, show_default=True, help="sandbox port (kept for `smartsync ui`)")
 @click.option(
     "--operations",
@@ -87,7 +95,7 @@ def _audit_run(realm_id: str) -> tuple[bool, str]:
     help="business operations to simulate in QBO",
 )
 @friendly_errors
-def demo(scale: str, seed: int, port: int, operations: int) -> None:
+def demo(scale: str, seed: int, profile: str, port: int, operations: int) -> None:
     """Run the end-to-end demo on the embedded defaults (sandbox QBO, DuckDB, SQLite Dagster)."""
     from smartsync_pipeline.cli.sandbox_commands import connect_service_company
     from smartsync_pipeline.cli.sync_commands import ProgressBars, print_report
@@ -106,9 +114,11 @@ def demo(scale: str, seed: int, port: int, operations: int) -> None:
     service = SandboxService(home.root / "sandbox")
     saved = service.saved_settings()
     if saved is not None:
-        scale, seed, port = saved.scale, saved.seed, saved.port
-    console.print(f"\n[bold]1. The local QBO sandbox[/bold] ({scale} company, port {port}, in the background)")
-    status = service.start(scale=scale, seed=seed, port=port)
+        scale, seed, port, profile = saved.scale, saved.seed, saved.port, saved.profile
+    console.print(
+        f"\n[bold]1. The local QBO sandbox[/bold] ({scale} {profile} company, port {port}, in the background)"
+    )
+    status = service.start(scale=scale, seed=seed, port=port, profile=profile)
     console.print(f"   {status.describe()}")
     console.print(f"   {connect_service_company(home, service)}")
     realm = service.info()["realm_id"]

@@ -9,7 +9,7 @@ import click
 
 from smartsync_pipeline.cli.error_reporting import friendly_errors
 from smartsync_pipeline.home import Home
-from smartsync_pipeline.sandbox.company import SCALES
+from smartsync_pipeline.sandbox.company import DEFAULT_PROFILE, PROFILES, SCALES
 
 if TYPE_CHECKING:
     from smartsync_pipeline.sandbox.service import SandboxService
@@ -26,6 +26,13 @@ def sandbox() -> None:
 @click.option("--seed", type=int, default=7, show_default=True, help="seed of the generated company data")
 @click.option(
     "--scale", type=click.Choice(sorted(SCALES)), default="small", show_default=True, help="size of each company"
+)
+@click.option(
+    "--profile",
+    type=click.Choice(sorted(PROFILES)),
+    default=DEFAULT_PROFILE,
+    show_default=True,
+    help="how the seeded companies run their books: healthy (most bills and invoices paid on time) or struggling",
 )
 @click.option("--realms", type=int, default=1, show_default=True, help="number of companies (realms) to serve")
 @click.option("--state-file", type=click.Path(dir_okay=False), default=None, help="Journal to survive restarts.")
@@ -82,20 +89,30 @@ def _service() -> tuple[Home, SandboxService]:
 @click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True, help="port to serve on")
 @click.option("--scale", type=click.Choice(sorted(SCALES)), default="small", show_default=True, help="company size")
 @click.option("--seed", type=int, default=7, show_default=True, help="seed of the generated company data")
+@click.option(
+    "--profile",
+    type=click.Choice(sorted(PROFILES)),
+    default=DEFAULT_PROFILE,
+    show_default=True,
+    help="healthy (most documents paid on time) or struggling (overdue payables above cash) books",
+)
 @click.option("--connect", is_flag=True, help="also connect its company to SMARTSYNC_HOME (if not connected yet)")
 @friendly_errors
-def start(port: int, scale: str, seed: int, connect: bool) -> None:
+def start(port: int, scale: str, seed: int, profile: str, connect: bool) -> None:
     """Run the sandbox in the background (survives this shell); the demo's company if there was a demo."""
     from smartsync_pipeline.sandbox.service import SandboxServiceError
 
     home, service = _service()
     saved = service.saved_settings()
     try:
-        status = service.start(scale=scale, seed=seed, port=port)
+        status = service.start(scale=scale, seed=seed, port=port, profile=profile)
     except SandboxServiceError as exc:
         raise click.ClickException(str(exc)) from None
     if saved is not None:
-        click.echo(f"company from {service.folder / 'demo.json'}: scale {saved.scale}, seed {saved.seed}")
+        click.echo(
+            f"company from {service.folder / 'demo.json'}: scale {saved.scale}, seed {saved.seed}, "
+            f"profile {saved.profile}"
+        )
     click.echo(status.describe())
     if connect:
         click.echo(connect_service_company(home, service))

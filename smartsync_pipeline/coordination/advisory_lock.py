@@ -2,7 +2,8 @@
 
 The lock lives as long as the holder's database session: released on exit of the ``with`` block, and
 by the server when the holder's connection ends for any reason (process killed, host gone: see
-``postgres.KEEPALIVES``). Nothing is left to clean up and no lease has to be renewed. Same face as
+``postgres.py``). Nothing is left to clean up and no lease has to be renewed. A session that released
+its lock cleanly is kept for the process's next lock (``lock_sessions.py``). Same face as
 ``locking.FileLock``: ``exclusive(timeout)`` yields the seconds waited and raises ``LockTimeout``
 naming the holder (host and pid) when the bounded wait runs out.
 """
@@ -18,6 +19,7 @@ import psycopg2
 import psycopg2.errors
 
 from smartsync_pipeline.coordination.keys import advisory_key, lock_columns
+from smartsync_pipeline.coordination.lock_sessions import borrow, give_back
 from smartsync_pipeline.coordination.postgres import connect
 from smartsync_pipeline.locking import LockTimeout
 
@@ -40,10 +42,19 @@ class AdvisoryLock:
     @contextmanager
     def exclusive(self, timeout: float | None = 600.0) -> Iterator[float]:
         """Hold the lock for the ``with`` block; yields the seconds spent waiting for it."""
-        conn = connect(self.url)
+        start = time.monotonic()
+        conn = borrow(self.url)
+        holds_nothing = False
         try:
-            start = time.monotonic()
-            if not self._acquire(conn, timeout):
+            try:
+                acquired = self._acquire(conn, timeout)
+            except (psycopg2.OperationalError, psycopg2.InterfaceError):  # a kept session died meanwhile
+                with suppress(psycopg2.Error):
+                    conn.close()
+                conn = connect(self.url)
+                acquired = self._acquire(conn, timeout)
+            if not acquired:
+                holds_nothing = True
                 waited = time.monotonic() - start
                 raise LockTimeout(
                     f"{self.what or self.name} is still held by another process after {waited:.1f} s"
@@ -54,8 +65,11 @@ class AdvisoryLock:
             finally:
                 with suppress(psycopg2.Error), conn.cursor() as cur:
                     cur.execute("SELECT pg_advisory_unlock(%s)", [self.key])
+                    holds_nothing = bool(cur.fetchone()[0])
         finally:
-            conn.close()  # ends the session: the lock goes with it even if the unlock failed
+            # Kept for the next lock only when it holds nothing; else closed, which ends the session and
+            # the lock with it even if the unlock failed.
+            give_back(self.url, conn, holds_nothing=holds_nothing)
 
     def _acquire(self, conn, timeout: float | None) -> bool:
         with conn.cursor() as cur:

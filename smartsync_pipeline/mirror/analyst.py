@@ -33,7 +33,7 @@ from smartsync_pipeline.locking import FileLock
 from smartsync_pipeline.mirror.reports import REPORT_VIEWS
 from smartsync_pipeline.mirror.sql import sql_literal
 from smartsync_pipeline.mirror.sql_door import seal
-from smartsync_pipeline.mirror.views import ANALYST_VIEWS
+from smartsync_pipeline.mirror.views import ANALYST_VIEWS, LINE_VIEWS, V4_LINE_TABLES
 
 REPORT_TABLES = ("report_run", "report_cell")
 UNION_TABLES = (*(spec.table for spec in ENTITIES), "change_log", "sync_state", *REPORT_TABLES)
@@ -75,6 +75,8 @@ def statements(home: Home, realms: Iterable[str] | None = None) -> list[str]:
     views = []
     if all(any(t in found for found in tables.values()) for t in ("bill", "invoice", "account")):
         views += ANALYST_VIEWS.values()
+    if all(any(t in found for found in tables.values()) for t in ("item", *(t for t, _ in V4_LINE_TABLES))):
+        views += LINE_VIEWS.values()
     if all(any(t in found for found in tables.values()) for t in REPORT_TABLES):
         views += REPORT_VIEWS.values()
     for sql in views:

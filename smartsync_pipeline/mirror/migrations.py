@@ -15,7 +15,7 @@ from collections.abc import Callable
 import duckdb
 
 from smartsync_pipeline.entities import ENTITIES
-from smartsync_pipeline.mirror.views import V2_VIEWS
+from smartsync_pipeline.mirror.views import V2_VIEWS, V4_LINE_TABLES, V4_LINE_VIEWS
 
 CHANGE_LOG_DDL = """
 CREATE TABLE IF NOT EXISTS change_log (
@@ -88,8 +88,21 @@ def _v3_data_versions(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DATA_VERSIONS_DDL)
 
 
+def _v4_line_views(con: duckdb.DuckDBPyConnection) -> None:
+    from smartsync_pipeline.entities import entity
+    from smartsync_pipeline.mirror.schema import entity_table_ddl
+
+    # The tables the views read (a mirror from before the whole books lacks the new entities' tables;
+    # they are empty until the next sync fills them).
+    for table in ("item", *(t for t, _ in V4_LINE_TABLES)):
+        con.execute(entity_table_ddl(entity(table)))
+    for sql in V4_LINE_VIEWS.values():
+        con.execute(sql)
+
+
 MIGRATIONS: dict[int, tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = {
     1: ("entity tables, sync_state, change_log", _v1_initial),
     2: ("analyst views: bills_due, ap_aging, ar_aging, cash_position", _v2_analyst_views),
     3: ("data_versions: what publication keys on, whatever wrote the data", _v3_data_versions),
+    4: ("line views: one row per transaction line (account, item, class, department, linked txn)", _v4_line_views),
 }

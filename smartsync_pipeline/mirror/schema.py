@@ -16,7 +16,7 @@ from smartsync_pipeline.mirror import views
 from smartsync_pipeline.mirror.migrations import CHANGE_LOG_DDL, MIGRATIONS, SYNC_STATE_DDL
 from smartsync_pipeline.mirror.sql import fetch_one
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 __all__ = ["CHANGE_LOG_DDL", "MIGRATIONS", "SCHEMA_VERSION", "SYNC_STATE_DDL", "migrate"]
 
 # Columns every entity table has, before and after the registry's typed columns.
@@ -131,7 +131,7 @@ def _add_registry_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
                 done.append(f"column {spec.table}.{col.name}")
     if done:
         # Views select explicit columns; recreate them (the current definitions) so they see the new tables.
-        for sql in views.ANALYST_VIEWS.values():
+        for sql in (*views.ANALYST_VIEWS.values(), *views.LINE_VIEWS.values()):
             con.execute(sql)
     return done
 

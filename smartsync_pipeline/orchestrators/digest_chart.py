@@ -26,6 +26,7 @@ class Bars:
     color: str
     label: str
     negative_color: str | None = None  # bars below zero in another colour (weeks that burned cash)
+    negative_label: str = ""  # the legend's name for those
 
 
 @dataclass(frozen=True)
@@ -116,12 +117,14 @@ def render(chart: Chart) -> str:
         f"{escape(chart.title)}</text>",
     ]
     legend_x = pad_l
-    for s in (*chart.lines, *chart.bars):
+    swatches = [(s.color, s.label) for s in (*chart.lines, *chart.bars)]
+    swatches += [(s.negative_color, s.negative_label) for s in chart.bars if s.negative_color and s.negative_label]
+    for color, label in swatches:
         out.append(
-            f"<rect x='{legend_x}' y='33' width='11' height='11' fill='{s.color}'/>"
-            f"<text x='{legend_x + 15}' y='43' font-size='11' fill='{INK}'>{escape(s.label)}</text>"
+            f"<rect x='{legend_x}' y='33' width='11' height='11' fill='{color}'/>"
+            f"<text class='legend' x='{legend_x + 15}' y='43' font-size='11' fill='{INK}'>{escape(label)}</text>"
         )
-        legend_x += 22 + 6.5 * len(s.label)
+        legend_x += 22 + 6.5 * len(label)
     for t in ticks:
         zero = t == 0
         out.append(

@@ -154,9 +154,16 @@ def trailing_chart(digest: dict[str, Any]) -> Chart:
         ],
         lines=[Line("cash", [Decimal(w["cash"]) for w in weeks], BLUE, "bank balance at end of week")],
         bars=[
-            Bars("net", [-Decimal(w["net_burn"]) for w in weeks], GREEN, "net cash flow (in - out)", RED),
+            Bars(
+                "net",
+                [-Decimal(w["net_burn"]) for w in weeks],
+                GREEN,
+                "week gained cash (in - out)",
+                RED,
+                "week burned cash",
+            ),
         ],
-        note="red bars: weeks that burned cash; balance = today's balance less the movements since",
+        note="bars: money in minus money out of the bank accounts that week; balance: today's less the later movements",
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from smartsync_pipeline.sandbox.company import SCALES
+from smartsync_pipeline.sandbox.company import DEFAULT_PROFILE, PROFILES, SCALES
 from smartsync_pipeline.sandbox.config import SandboxConfig
 from smartsync_pipeline.sandbox.serve import serve_forever
 
@@ -22,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=0, help="0 picks a free port")
     serve.add_argument("--seed", type=int, default=7)
     serve.add_argument("--scale", choices=sorted(SCALES), default="small")
+    serve.add_argument(
+        "--profile", choices=sorted(PROFILES), default=DEFAULT_PROFILE, help="healthy or struggling books"
+    )
     serve.add_argument("--realms", type=int, default=1)
     serve.add_argument("--state-file", default=None, help="journal writes and tokens here; replayed on start")
     serve.add_argument("--per-window", type=int, default=500)

@@ -66,6 +66,40 @@ SCALES: dict[str, ScaleSize] = {
 }
 
 
+@dataclass(frozen=True)
+class Profile:
+    """How a seeded company runs its books (ARCHITECTURE.md, "Seeded companies").
+
+    ``paid_odds`` gives, per age band of a document (days since its last change, upper bounds), the
+    chance it is paid by now; ``cash_cover`` is how many times its overdue payables the company keeps
+    in the bank at least (0: whatever the flows leave); ``cushion`` the cents range added to each
+    bank account's opening balance."""
+
+    paid_odds: tuple[tuple[int, float], ...]
+    partial_odds: tuple[tuple[int, float], ...]  # of a paid document: paid only in part (stays open)
+    cash_cover: float
+    cushion: tuple[int, int]
+
+
+PROFILES: dict[str, Profile] = {
+    # Most documents paid on time, a few overdue (mostly weeks, not months), cash well above what is overdue.
+    "healthy": Profile(
+        paid_odds=((15, 0.25), (45, 0.8), (90, 0.97), (HISTORY_DAYS + 60, 0.998)),
+        partial_odds=((45, 0.12), (90, 0.03), (HISTORY_DAYS + 60, 0.002)),
+        cash_cover=3.0,
+        cushion=(2_000_000, 6_000_000),
+    ),
+    # Slow to pay and slow to collect: overdue payables above cash, customers many months late.
+    "struggling": Profile(
+        paid_odds=((15, 0.15), (60, 0.45), (HISTORY_DAYS + 60, 0.78)),
+        partial_odds=((HISTORY_DAYS + 60, 0.12),),
+        cash_cover=0.0,
+        cushion=(100_000, 600_000),
+    ),
+}
+DEFAULT_PROFILE = "healthy"
+
+
 @dataclass
 class SeededCompany:
     """The immutable base data of one realm."""
@@ -164,6 +198,14 @@ class _Documents:
     pay_times: np.ndarray
 
 
+def _by_age(age_days: np.ndarray, bands: tuple[tuple[int, float], ...]) -> np.ndarray:
+    """Per document, the chance of its age band (bands are (upper bound in days, chance), ascending)."""
+    odds = np.full(len(age_days), bands[-1][1])
+    for limit, chance in reversed(bands):
+        odds = np.where(age_days < limit, chance, odds)
+    return odds
+
+
 def _documents(
     rng: np.random.Generator,
     timeline: _Timeline,
@@ -172,14 +214,15 @@ def _documents(
     party_terms: np.ndarray,
     term_days: np.ndarray,
     totals: np.ndarray,
+    shape: Profile,
 ) -> _Documents:
     """Documents owed by (or to) parties, some paid in full, some partly, recent ones mostly open."""
     anchor = timeline.anchor
     lut = timeline.sorted_times(n)
     age_days = (anchor - lut) / DAY
-    paid = rng.random(n) < np.where(age_days < 15, 0.2, np.where(age_days < 60, 0.5, 0.8))
+    paid = rng.random(n) < _by_age(age_days, shape.paid_odds)
     two = paid & (rng.random(n) < 0.1)
-    partial = paid & ~two & (rng.random(n) < 0.12)
+    partial = paid & ~two & (rng.random(n) < _by_age(age_days, shape.partial_odds))
     edited = ~paid & (rng.random(n) < 0.3)
     gap = rng.integers(3 * DAY, 45 * DAY, n)
     created = np.where(paid, lut - gap, np.where(edited, lut - rng.integers(3600, 5 * DAY, n), lut))
@@ -238,10 +281,16 @@ def _document_table(cls: type[BillTable | InvoiceTable], ctx: CompanyContext, do
     )
 
 
-def build_company(seed: int, scale: str, realm_index: int = 0, anchor: float = 0.0) -> SeededCompany:
+def build_company(
+    seed: int, scale: str, realm_index: int = 0, anchor: float = 0.0, profile: str = DEFAULT_PROFILE
+) -> SeededCompany:
     """The base company of realm ``realm_index``; ``anchor`` is the sandbox start time (floored to
-    the hour, so two sandboxes started within the same hour with the same seed are identical)."""
+    the hour, so two sandboxes started within the same hour with the same seed are identical);
+    ``profile`` how it runs its books (``PROFILES``)."""
     size = SCALES[scale]
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+    shape = PROFILES[profile]
     anchor_hour = int(anchor) // 3600 * 3600
     key = mix(seed, realm_index, 99) & ((1 << 62) - 1)
     rng = np.random.default_rng([seed, realm_index, 20_261_126])
@@ -321,6 +370,7 @@ def build_company(seed: int, scale: str, realm_index: int = 0, anchor: float = 0
         vendor_terms,
         term_days,
         expense_totals(bill_key, size.bills),
+        shape,
     )
     n_bp = len(bills.pay_docs)
     bp_card = rng.random(n_bp) < 0.2
@@ -339,6 +389,7 @@ def build_company(seed: int, scale: str, realm_index: int = 0, anchor: float = 0
         customer_terms,
         term_days,
         sales_totals(table_key(key, "Invoice"), size.invoices, item_prices),
+        shape,
     )
     n_pay = len(invoices.pay_docs)
     pay_accounts = np.asarray(bank_ids[:3])[rng.choice(3, size=n_pay, p=[0.5, 0.2, 0.3])]
@@ -389,7 +440,7 @@ def build_company(seed: int, scale: str, realm_index: int = 0, anchor: float = 0
     for i, seed_account in enumerate(accounts):
         kind = seed_account.account_type
         if kind == "Bank":
-            opening = max(0, -int(flows[i])) + int(rng.integers(1_000_000, 5_000_000))
+            opening = max(0, -int(flows[i])) + int(rng.integers(*shape.cushion))
             account_balances[i] = opening + flows[i]
         elif kind == "Credit Card":
             account_balances[i] = int(rng.integers(50_000, 900_000))
@@ -397,6 +448,14 @@ def build_company(seed: int, scale: str, realm_index: int = 0, anchor: float = 0
             account_balances[i] = 0 if seed_account.sub_type == "UndepositedFunds" else int(rng.integers(0, 5_000_000))
         elif kind == "Equity":
             account_balances[i] = int(rng.integers(0, 10_000_000))
+    if shape.cash_cover:
+        # Keep the bank at least ``cash_cover`` times what is overdue to vendors (more opening cash).
+        today = int(_days(np.asarray([anchor_hour]))[0])
+        overdue = int(bills.balances[bills.due_days < today].sum())
+        banks = np.asarray(bank_ids, np.int64) - 1
+        short = int(shape.cash_cover * overdue) - int(account_balances[banks].sum())
+        if short > 0:
+            account_balances[banks] += -(-short // len(banks))
     account_balances[ctx.ap_id - 1] = int(bills.balances.sum() - books.vendor_credits.sum())
     account_balances[ctx.ar_id - 1] = int(invoices.balances.sum() - books.customer_credits.sum())
     account_lut, account_created, account_sync = timeline.list_times(n_accounts)

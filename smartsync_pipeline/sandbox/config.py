@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smartsync_pipeline.sandbox.company import SCALES
+from smartsync_pipeline.sandbox.company import DEFAULT_PROFILE, PROFILES, SCALES
 
 
 @dataclass(frozen=True)
@@ -14,6 +14,7 @@ class SandboxConfig:
     port: int = 0
     seed: int = 7
     scale: str = "small"
+    profile: str = DEFAULT_PROFILE  # how the seeded companies run their books: healthy | struggling
     realms: int = 1
     state_file: str | None = None
     per_window: int = 500
@@ -29,6 +30,8 @@ class SandboxConfig:
     def __post_init__(self) -> None:
         if self.scale not in SCALES:
             raise ValueError(f"scale must be one of {sorted(SCALES)}")
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {sorted(PROFILES)}")
         if not 1 <= self.realms <= 50:
             raise ValueError("realms must be between 1 and 50")
         if self.per_window < 1 or self.window_seconds <= 0 or self.max_concurrent < 1:

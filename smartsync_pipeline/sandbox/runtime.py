@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from smartsync_pipeline.sandbox.clock import SandboxClock
-from smartsync_pipeline.sandbox.company import build_company, realm_id_for
+from smartsync_pipeline.sandbox.company import DEFAULT_PROFILE, build_company, realm_id_for
 from smartsync_pipeline.sandbox.config import SandboxConfig
 from smartsync_pipeline.sandbox.faults import FaultInjector
 from smartsync_pipeline.sandbox.oauth import TokenAuthority
@@ -29,8 +29,8 @@ class SandboxRuntime:
         self.journal = StateJournal(config.state_file) if config.state_file else None
         header, records = self.journal.read() if self.journal else (None, [])
         if header is not None:
-            expected = {"seed": config.seed, "scale": config.scale, "realms": config.realms}
-            found = {k: header.get(k) for k in expected}
+            expected = {"seed": config.seed, "scale": config.scale, "realms": config.realms, "profile": config.profile}
+            found = {k: header.get(k, DEFAULT_PROFILE if k == "profile" else None) for k in expected}
             if found != expected:
                 raise StateFileMismatch(
                     f"state file {config.state_file} was written by a sandbox with {found}, not {expected}"
@@ -46,7 +46,9 @@ class SandboxRuntime:
         self.clock = SandboxClock(start=start, frozen=config.freeze)
         self.realm_ids = [realm_id_for(config.seed, k) for k in range(config.realms)]
         self.companies: dict[str, Company] = {
-            realm: Company(build_company(config.seed, config.scale, k, anchor=start), self.clock)
+            realm: Company(
+                build_company(config.seed, config.scale, k, anchor=start, profile=config.profile), self.clock
+            )
             for k, realm in enumerate(self.realm_ids)
         }
         self.authority = TokenAuthority(
@@ -93,6 +95,7 @@ class SandboxRuntime:
                     "seed": config.seed,
                     "scale": config.scale,
                     "realms": config.realms,
+                    "profile": config.profile,
                     "start_time": start,
                     "client_id": self.authority.client_id,
                     "client_secret": self.authority.client_secret,

@@ -52,6 +52,7 @@ class SandboxSettings:
     seed: int
     port: int
     state_file: str
+    profile: str = "healthy"  # how the company runs its books (sandbox/company.py PROFILES)
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,13 @@ class SandboxService:
             return None
         doc = json.loads(path.read_text())
         return SandboxSettings(
-            scale=str(doc["scale"]), seed=int(doc["seed"]), port=int(doc["port"]), state_file=str(doc["state_file"])
-        )
+            scale=str(doc["scale"]), seed=int(doc["seed"]), port=int(doc["port"]), state_file=str(doc["state_file"]),
+            profile=str(doc.get("profile", "healthy")),
+        )  # fmt: skip
 
-    def settings(self, *, scale: str, seed: int, port: int) -> SandboxSettings:
+    def settings(self, *, scale: str, seed: int, port: int, profile: str = "healthy") -> SandboxSettings:
         """The saved settings (same company as before), or new ones from the arguments."""
-        return self.saved_settings() or SandboxSettings(scale, seed, port, str(self._path(STATE_FILE)))
+        return self.saved_settings() or SandboxSettings(scale, seed, port, str(self._path(STATE_FILE)), profile)
 
     def save_settings(self, settings: SandboxSettings) -> None:
         self._ensure_folder()
@@ -185,7 +187,13 @@ class SandboxService:
         return control_request(control_url, path, payload, method)
 
     def start(
-        self, *, scale: str = "small", seed: int = 7, port: int = 8765, startup_timeout: float = 300
+        self,
+        *,
+        scale: str = "small",
+        seed: int = 7,
+        port: int = 8765,
+        startup_timeout: float = 300,
+        profile: str = "healthy",
     ) -> ServiceStatus:
         """Start the service unless it runs already; returns its status. The company is the one the
         saved settings describe (the demo's), else a new one from the arguments."""
@@ -193,7 +201,7 @@ class SandboxService:
             current = self.status()
             if current.running:
                 return current
-            settings = self.settings(scale=scale, seed=seed, port=port)
+            settings = self.settings(scale=scale, seed=seed, port=port, profile=profile)
             self.save_settings(settings)
             self._launch(settings, startup_timeout)
             return self.status()
@@ -202,6 +210,7 @@ class SandboxService:
         argv = [
             sys.executable, "-m", SERVE_MODULE, "serve", "--host", "127.0.0.1", "--port", str(settings.port),
             "--scale", settings.scale, "--seed", str(settings.seed), "--state-file", settings.state_file,
+            "--profile", settings.profile,
         ]  # fmt: skip
         info_path, log_path = self._path(INFO_FILE), self._path(LOG_FILE)
         info_path.unlink(missing_ok=True)

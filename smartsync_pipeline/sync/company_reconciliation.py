@@ -3,7 +3,8 @@ every comparison of ``COMPARISONS`` on the published snapshot and explain what d
 
 What ``smartsync reconcile --reports`` runs. The reports fetched are stored like the report assets'
 runs (``ReportSync``: the trail shows them): the aging reports and the BalanceSheet as of today, and
-the ProfitAndLoss of each of the last ``months`` closed months and of the current month. The mirror
+the ProfitAndLoss and TransactionList of each of the last ``months`` closed months and of the current
+month. The mirror
 is not synced first: the point is to see whether it agrees with QBO as it stands.
 """
 
@@ -87,14 +88,15 @@ def reconcile_reports(
     periods: dict[str, list[tuple[str, str]]] = {}  # report -> [(period_key, content hash)]
     today: date | None = None
     for comparison in COMPARISONS:
-        if comparison.report == "ProfitAndLoss":
-            continue
-        outcome = sync.run(realm_id, comparison.report, trigger="reconcile")
-        periods[comparison.report] = [(CURRENT_KEY, outcome.run.content_hash)]
-        today = today or outcome.run.period_end
-    for period in _months(today or date.today(), months):
-        outcome = sync.run(realm_id, "ProfitAndLoss", period=period, trigger="reconcile")
-        periods.setdefault("ProfitAndLoss", []).append((month_key(period[0]), outcome.run.content_hash))
+        if not comparison.per_month:
+            outcome = sync.run(realm_id, comparison.report, trigger="reconcile")
+            periods[comparison.report] = [(CURRENT_KEY, outcome.run.content_hash)]
+            today = today or outcome.run.period_end
+    for comparison in COMPARISONS:
+        if comparison.per_month:
+            for period in _months(today or date.today(), months):
+                outcome = sync.run(realm_id, comparison.report, period=period, trigger="reconcile")
+                periods.setdefault(comparison.report, []).append((month_key(period[0]), outcome.run.content_hash))
     client = sync.client(realm_id)
     figures: list[ComparedFigure] = []
     try:

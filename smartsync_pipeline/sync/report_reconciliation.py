@@ -359,6 +359,7 @@ class Comparison:
     moves: Callable[[str, dict[str, Any], str], bool]  # (entity, QBO document, difference key): does it move it?
     fields: tuple[str, ...] = ()  # an edit changing none of these top-level fields cannot move the figure
     scope: Callable[[str, str], Scope | None] = lambda entity, key: None  # (entity, difference key)
+    per_month: bool = False  # compared month by month (the CLI runs the report per month), else as of today
 
     def edit_matters(self, qbo: dict[str, Any], mirror: dict[str, Any]) -> bool:
         """Whether an edit from the mirror's copy to QBO's can move this figure at all."""
@@ -419,6 +420,26 @@ def _month_scope(entity: str, key: str) -> Scope | None:
                  "TRY_CAST(raw->>'$.TxnDate' AS DATE) BETWEEN ? AND ?", (first, last))  # fmt: skip
 
 
+def _is_document(entity: str, doc: dict[str, Any], key: str) -> bool:
+    return f"{entity} {doc.get('Id')}" == key
+
+
+def _document_scope(entity: str, key: str) -> Scope | None:
+    name, _, doc_id = key.partition(" ")
+    return Scope((("Id", "=", doc_id),), "id = ?", (doc_id,)) if name == entity and doc_id.isdigit() else None
+
+
+def _newest_month(con: duckdb.DuckDBPyConnection, realm_id: str, report_name: str) -> str:
+    row = con.execute(
+        "SELECT period_key FROM report_run WHERE realm_id = ? AND report = ? AND length(period_key) = 7 "
+        "ORDER BY run_seq DESC LIMIT 1",
+        [realm_id, report_name],
+    ).fetchone()
+    if row is None:
+        raise MissingReportError(f"no monthly {report_name} report stored for company {realm_id}; run it first")
+    return str(row[0])
+
+
 def _account_scope(entity: str, key: str) -> Scope | None:
     return Scope((("Id", "=", key),), "id = ?", (key,)) if entity == "Account" and key.isdigit() else None
 
@@ -465,6 +486,20 @@ COMPARISONS: tuple[Comparison, ...] = (
         _dated_in,
         ("TxnDate", "TotalAmt", "Line"),
         _month_scope,
+        per_month=True,
+    ),
+    Comparison(
+        "documents", "TransactionList", "documents of the month",
+        "every mirrored transaction dated in the month is in the Transaction List with the same amount, and "
+        "the list holds no other",
+        ("Bill", "Invoice", "Payment", "BillPayment", "Purchase", "JournalEntry", "Deposit", "Transfer",
+         "SalesReceipt", "RefundReceipt", "CreditMemo", "VendorCredit"),
+        lambda con, realm, period: documents_vs_transaction_list(
+            con, realm, period or _newest_month(con, realm, "TransactionList")),
+        _is_document,
+        ("TotalAmt", "Amount", "TxnDate"),
+        _document_scope,
+        per_month=True,
     ),
 )  # fmt: skip
 

@@ -15,9 +15,11 @@ from smartsync_pipeline_tests.conftest import ConnectedCompany
 
 
 @pytest.fixture
-def synced(connected_company: ConnectedCompany) -> ConnectedCompany:
-    connected_company.engine().sync()
-    return connected_company
+def synced(sandbox_factory, smartsync_home) -> ConnectedCompany:
+    # The struggling profile: enough open bills (over 60) for bills-due to page.
+    company = ConnectedCompany(smartsync_home, sandbox_factory(profile="struggling"))
+    company.engine().sync()
+    return company
 
 
 def run(*args: str, columns: int | None = None) -> click.testing.Result:

@@ -162,3 +162,44 @@ def test_token_refreshes_on_different_hosts_exclude_each_other(
     with store.lock(timeout=5), store.lock(timeout=5):  # free again, and still re-entrant in one thread
         assert AdvisoryLock(coordination_db, f"{home_namespace(home)}/123/token").is_held()
     assert not AdvisoryLock(coordination_db, f"{home_namespace(home)}/123/token").is_held()
+
+
+def _my_sessions(url: str) -> list[int]:
+    import psycopg2
+
+    from smartsync_pipeline.coordination.postgres import holder_name
+
+    con = psycopg2.connect(url)
+    try:
+        with con.cursor() as cur:
+            cur.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", [holder_name()])
+            return [r[0] for r in cur.fetchall()]
+    finally:
+        con.close()
+
+
+def test_released_sessions_are_kept_for_the_next_lock_and_a_dead_one_is_replaced(coordination_db: str) -> None:
+    import psycopg2
+
+    from smartsync_pipeline.coordination.lock_sessions import idle_count
+
+    before = len(_my_sessions(coordination_db))
+    for i in range(20):
+        with AdvisoryLock(coordination_db, f"ns-reuse/realm-{i % 3}/write").exclusive(timeout=5):
+            pass
+    sessions = _my_sessions(coordination_db)
+    assert len(sessions) <= before + 1  # one session served all twenty locks (none new if one was kept)
+    assert 1 <= idle_count(coordination_db) <= 4
+    # The kept session dies (server restart, idle timeout): the next lock opens a new one.
+    admin = psycopg2.connect(coordination_db)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        for pid in sessions:
+            cur.execute("SELECT pg_terminate_backend(%s)", [pid])
+    admin.close()
+    lock = AdvisoryLock(coordination_db, "ns-reuse/realm-0/write")
+    with lock.exclusive(timeout=5):
+        assert AdvisoryLock(coordination_db, "ns-reuse/realm-0/write").is_held()
+    assert not lock.is_held()
+    # A kept session holds nothing: nobody else is refused any of the keys used above.
+    assert not any(AdvisoryLock(coordination_db, f"ns-reuse/realm-{i}/write").is_held() for i in range(3))

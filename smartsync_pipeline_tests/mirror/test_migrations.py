@@ -89,3 +89,48 @@ def test_the_current_views_are_the_newest_view_migration():
     """A view changed without a migration would reach only new mirrors: the current views must be
     exactly the newest frozen version's."""
     assert views.ANALYST_VIEWS is views.V2_VIEWS
+
+
+def test_a_version_3_mirror_from_before_the_whole_books_gains_line_views_and_the_new_tables(tmp_path):
+    """Migration 4 on a mirror written when only ten entities existed: the new entities' tables appear
+    (empty until the next sync) and the line views read the lines already mirrored."""
+    from smartsync_pipeline.entities import ENTITIES
+
+    home = Home(tmp_path).ensure()
+    con = _old_mirror(home, 3)
+    base = {"account", "vendor", "customer", "item", "term", "bill", "bill_payment", "invoice", "payment", "purchase"}
+    for spec in ENTITIES:
+        if spec.table not in base:
+            con.execute(f"DROP TABLE {spec.table}")
+    bill = (
+        '{"Id":"7","TxnDate":"2026-11-01","TotalAmt":30,"DepartmentRef":{"value":"2"},"Line":['
+        '{"Id":"1","Amount":10,"DetailType":"AccountBasedExpenseLineDetail",'
+        '"AccountBasedExpenseLineDetail":{"AccountRef":{"value":"41"},"ClassRef":{"value":"3"}}},'
+        '{"Id":"2","Amount":20,"DetailType":"ItemBasedExpenseLineDetail",'
+        '"ItemBasedExpenseLineDetail":{"ItemRef":{"value":"5"}}}]}'
+    )
+    con.execute(
+        "INSERT INTO bill (realm_id, id, id_key, sync_token, txn_date, raw, synced_at) "
+        "VALUES ('r1', '7', 7, '0', DATE '2026-11-01', ?, now())",
+        [bill],
+    )
+    con.execute(
+        "INSERT INTO item (realm_id, id, id_key, sync_token, expense_account_id, raw, synced_at) "
+        "VALUES ('r1', '5', 5, '0', '33', '{\"Id\":\"5\"}', now())"
+    )
+    con.close()
+
+    db = MirrorDatabase(home, REALM)
+    with db.locked(), db.connect() as con:
+        assert schema.current_version(con) == 4
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        assert {spec.table for spec in ENTITIES} <= tables
+        assert con.execute("SELECT count(*) FROM journal_entry").fetchone() == (0,)
+        lines = con.execute(
+            "SELECT line_num, amount, account_id, item_id, class_id, department_id FROM bill_line ORDER BY line_num"
+        ).fetchall()
+        assert [(n, float(a), acc, item, cls, dept) for n, a, acc, item, cls, dept in lines] == [
+            (1, 10.0, "41", None, "3", "2"),
+            (2, 20.0, "33", "5", None, "2"),  # an item line posts to the item's expense account
+        ]
+        assert con.execute("SELECT count(*), sum(amount) FROM txn_line").fetchone() == (2, 30)

@@ -160,7 +160,10 @@ def test_digest_numbers_equal_an_independent_computation(company, fresh_digest, 
     assert all(not p["stale"] for p in digest["provenance"].values())
     assert fresh_digest["provenance_summary"]["source"] == "api"
     owed = [D(v["owed"]) for v in digest["top_vendors_owed"]]
-    assert owed == sorted(owed, reverse=True) and len(owed) == 5
+    vendors_owing = {
+        b["VendorRef"]["value"] for b in company.sandbox_objects("Bill")["active"] if cents(b["Balance"]) > 0
+    }
+    assert owed == sorted(owed, reverse=True) and len(owed) == min(5, len(vendors_owing)) > 0
 
 
 def test_runway_method_is_written_beside_the_number_with_its_figures(company, fresh_digest):

@@ -110,3 +110,13 @@ def test_the_projection_method_names_its_rules_and_the_unscheduled_credits():
     assert "$12.50 from vendors, $3.00 to customers" in text
     assert f"falls below zero in the week ending {p.below_zero}" in text and p.below_zero == "2026-03-09"
     assert "Open credits" not in projection_method(p, Credits({}, {"unapplied payments": D("0.00")}, []))
+
+
+def test_bars_below_zero_take_their_own_colour_and_legend():
+    svg = render(Chart(
+        "Co — net cash flow", "Trailing burn by week", [("wk -1", "1 Mar"), ("this wk", "8 Mar")],
+        bars=[Bars("net", [D("120.00"), D("-80.00")], "#0a0", "week gained cash", "#a00", "week burned cash")],
+    ))  # fmt: skip
+    fills = re.findall(r"class='bar net' data-index='\d' data-value='[^']+'[^>]*fill='(#[0-9a-f]+)'", svg)
+    assert fills == ["#0a0", "#a00"]
+    assert re.findall(r"class='legend'[^>]*>([^<]*)<", svg) == ["week gained cash", "week burned cash"]
