@@ -20,6 +20,7 @@ from smartsync_pipeline.mirror import change_log
 from smartsync_pipeline.mirror.anchors import AnchorStore, check_points
 from smartsync_pipeline.mirror.database import MirrorDatabase
 from smartsync_pipeline.mirror.snapshots import SnapshotReader
+from smartsync_pipeline.smart.materialization import DagsterTrail
 from smartsync_pipeline.sync.company_reconciliation import DEFAULT_MONTHS, reconcile_reports
 from smartsync_pipeline.sync.engine import SyncEngine, resolve_realm
 from smartsync_pipeline.sync.reconcile import reconcile as run_reconcile
@@ -116,10 +117,21 @@ def sync(realm_id: str | None, entities: tuple[str, ...], full: bool, as_json: b
             trigger="manual",
             progress=bars if console.is_terminal else None,
         )
+    _record_in_dagster(report, "full" if full else "auto")
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=1))
     else:
         print_report(console, report)
+
+
+def _record_in_dagster(report: SyncReport, requested_mode: str) -> None:
+    """One trail: a CLI sync shows in Dagster like scheduled ones (a materialization of each synced
+    mirror asset for the company's partition) when an instance is configured (DAGSTER_HOME)."""
+    trail = DagsterTrail()
+    try:
+        trail.record_quietly(report, requested_mode=requested_mode)
+    finally:
+        trail.close()
 
 
 @click.command(name="log")
@@ -383,9 +395,11 @@ def reconcile(
     repairs: list[tuple[str, str, list[str]]] = []
     if deep:
         deep_sync = engine.sync(realm, names, mode="full", verify_content=True, trigger="reconcile")
+        _record_in_dagster(deep_sync, "full")
         if deep_sync.total("repaired"):
             repairs = _repairs(home, realm, deep_sync.sync_id)
-    report = run_reconcile(engine.client(realm), SnapshotReader(home), realm, names, compare_ids=not counts_only)
+    with engine.client(realm) as client:
+        report = run_reconcile(client, SnapshotReader(home), realm, names, compare_ids=not counts_only)
     repaired = {name: sum(1 for e, _, _ in repairs if e == name) for name in report.entities}
     table = Table("entity", "QBO", "mirror", "status")
     for e in report.entities.values():

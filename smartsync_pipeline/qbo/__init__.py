@@ -34,6 +34,7 @@ _EXPORTS = {
     "ReauthorizationRequired": "errors",
     "TransportError": "errors",
     "RetriesExhausted": "errors",
+    "EndpointRefused": "errors",
     "parse_fault": "errors",
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -29,6 +30,7 @@ from smartsync_pipeline.qbo.credentials import CompanyConnection, TokenStore
 from smartsync_pipeline.qbo.errors import (
     AuthenticationError,
     CDCWindowTooOldError,
+    EndpointRefused,
     QBOError,
     QBOFault,
     QueryError,
@@ -36,11 +38,13 @@ from smartsync_pipeline.qbo.errors import (
     ThrottledError,
     TransportError,
     ValidationFault,
+    connection_refused,
     parse_fault,
 )
+from smartsync_pipeline.qbo.limiter_registry import shared_limiter
 from smartsync_pipeline.qbo.oauth import OAuthSession
 from smartsync_pipeline.qbo.query import MAX_PAGE, Query, entity_of, entity_spec
-from smartsync_pipeline.qbo.rate_limit import RealmRateLimiter, realm_limiter
+from smartsync_pipeline.qbo.rate_limit import RealmRateLimiter, WaitTooLong
 from smartsync_pipeline.qbo.responses import (
     CDCEntityChanges,
     CDCResult,
@@ -109,7 +113,8 @@ class QBOClient:
             backoff_cap=backoff_cap,
             throttle_budget=throttle_budget,
         )
-        self.limiter = limiter or realm_limiter(connection.realm_id, home=home)
+        # One limiter per company per process (borrowed, never closed here), unless the caller brings one.
+        self.limiter = limiter or shared_limiter(connection.realm_id, home)
         self._own_session = session is None
         self.http = session or self._new_session(self.limiter.max_concurrent)
         self._oauth = OAuthSession(connection, token_store, self.http)
@@ -136,6 +141,8 @@ class QBOClient:
         self.close()
 
     def close(self) -> None:
+        """Close the HTTP session this client opened (a session or limiter passed in stays open: its
+        owner closes it; the shared limiter lives as long as the process)."""
         if self._own_session:
             self.http.close()
 
@@ -174,9 +181,11 @@ class QBOClient:
     def _raise(self, error: QBOError) -> NoReturn:
         raise error.scrub(*self._oauth.known_secrets())
 
-    def _send(self, method: str, url: str, params: dict[str, str], data: bytes | None, token: str) -> requests.Response:
+    def _send(
+        self, method: str, url: str, params: dict[str, str], data: bytes | None, token: str, max_wait: float
+    ) -> requests.Response:
         headers = {"Authorization": f"Bearer {token}", **(_HEADERS if data is None else _JSON_BODY_HEADERS)}
-        with self.limiter.slot() as ticket:
+        with self.limiter.slot(max_wait=max_wait) as ticket:
             if ticket.waited:
                 self._count(wait_seconds=ticket.waited)
             return self.http.request(method, url, params=params, data=data, headers=headers, timeout=self.timeout)
@@ -196,24 +205,30 @@ class QBOClient:
         log_path = f"/company/{self.realm_id}/{path}"
         data = None if body is None else json.dumps(body).encode("utf-8")  # once, not per attempt
         failures = throttles = 0  # failed attempts so far: 5xx and transport errors, and 429s
-        throttle_waited = 0.0
+        # The 429 budget is a deadline: no wait on throttling (ours after a 429, or the realm's shared
+        # block and window in the limiter) goes past it, so a call ends within the budget plus one request.
+        throttle_deadline = time.monotonic() + self.retry.throttle_budget
         refreshed = False
         attempt = 0
+        last_throttle: ThrottledError | None = None
         while True:
             attempt += 1
             token = self._oauth.access_token()
             started = time.monotonic()
             try:
-                response = self._send(method, url, params, data, token)
+                response = self._send(method, url, params, data, token, max(0.0, throttle_deadline - started))
+            except _wait_too_long() as exc:
+                self._raise(self._over_budget(log_path, exc.wait, throttle_deadline, attempt, last_throttle))
             except requests.RequestException as exc:
+                if connection_refused(exc):  # nothing listens there: retrying for 40 s cannot help
+                    _log.debug("%s %s -> connection refused after %.0f ms", method, log_path, _ms(started))
+                    self._raise(EndpointRefused(self.connection.api_base))
                 sent = not _never_sent(exc)
                 error = TransportError(f"{method} {log_path}: no answer from QBO ({type(exc).__name__})")
                 _log.debug("%s %s -> %s after %.0f ms", method, log_path, type(exc).__name__, _ms(started))
                 failures += 1
                 retryable = RetryPolicy.is_retryable(error, idempotent=idempotent, sent=sent)
-                if retryable and self.retry.allows_another(
-                    error, failures=failures, throttles=throttles, throttle_waited=throttle_waited
-                ):
+                if retryable and self.retry.allows_another(error, failures=failures, throttles=throttles):
                     self._pause(attempt, None, error)
                     continue
                 self._raise(RetriesExhausted(error, attempt) if attempt > 1 else error)
@@ -252,14 +267,18 @@ class QBOClient:
                 continue
             throttles, failures = throttles + throttled, failures + (not throttled)
             retryable = RetryPolicy.is_retryable(fault, idempotent=idempotent)
-            if retryable and self.retry.allows_another(
-                fault, failures=failures, throttles=throttles, throttle_waited=throttle_waited
-            ):
-                waited = self._pause(attempt, fault.retry_after, fault)
-                if waited is None:
-                    self._raise(fault)
+            if retryable and self.retry.allows_another(fault, failures=failures, throttles=throttles):
                 if throttled:
-                    throttle_waited += waited
+                    last_throttle = fault  # type: ignore[assignment]
+                    delay = self.retry.delay(attempt, fault.retry_after)
+                    if delay is None or time.monotonic() + delay > throttle_deadline:
+                        # Waiting would pass the budget: stop now rather than sleep and fail later.
+                        wait = fault.retry_after if fault.retry_after is not None else (delay or 0.0)
+                        self._raise(self._over_budget(log_path, wait, throttle_deadline, attempt, fault))
+                    self._pause(attempt, fault.retry_after, fault, delay=delay)
+                    continue
+                if self._pause(attempt, fault.retry_after, fault) is None:
+                    self._raise(fault)
                 continue
             if retryable and attempt > 1:
                 self._raise(RetriesExhausted(fault, attempt))
@@ -269,10 +288,26 @@ class QBOClient:
         with self._stats_lock:
             self.stats.refreshes = self._oauth.refresh_count
 
-    def _pause(self, attempt: int, retry_after: float | None, error: QBOError) -> float | None:
+    def _over_budget(
+        self, log_path: str, wait: float, deadline: float, attempt: int, fault: ThrottledError | None
+    ) -> QBOError:
+        """The error of a call that stopped because throttling asked for a wait beyond its 429 budget."""
+        left = max(0.0, deadline - time.monotonic())
+        text = (
+            f"throttled: a wait of {wait:.1f} s was asked, more than the {left:.1f} s left of this call's "
+            f"{self.retry.throttle_budget:g}-s throttle budget; gave up at once on {log_path}"
+        )
+        error = ThrottledError(text, http_status=429, code=fault.code if fault else None, retry_after=wait)
+        _log.info("realm %s: %s", self.realm_id, text)
+        return RetriesExhausted(error, attempt) if attempt > 1 else error
+
+    def _pause(
+        self, attempt: int, retry_after: float | None, error: QBOError, *, delay: float | None = None
+    ) -> float | None:
         """Sleep before the next attempt and return the wait; None when the server asks for a longer
         wait than allowed."""
-        delay = self.retry.delay(attempt, retry_after)
+        if delay is None:
+            delay = self.retry.delay(attempt, retry_after)
         if delay is None:
             return None
         self._count(retries=1, wait_seconds=delay)
@@ -455,6 +490,13 @@ class QBOClient:
             raise QueryError(f"{spec.name} cannot be voided")
         body = {"Id": self._object_id(spec, id), "SyncToken": str(sync_token)}
         return self._write(spec, body, "void")
+
+
+def _wait_too_long() -> tuple[type[Exception], ...]:
+    """The limiters' "that 429 block is longer than you allow" errors: the file limiter's, and the shared
+    (PostgreSQL) limiter's when that module is in use (it cannot import the qbo layer)."""
+    shared = sys.modules.get("smartsync_pipeline.coordination.request_budget")
+    return (WaitTooLong, shared.WaitTooLong) if shared is not None else (WaitTooLong,)
 
 
 def _never_sent(exc: requests.RequestException) -> bool:

@@ -116,8 +116,8 @@ def connect_credentials(
                 token_store.save(tokens, connected_with=token_digest(tokens.refresh_token))
                 exchanged = True  # the authorization code is spent: these tokens are the only ones
             elif verify and not kept:
-                client = _client(home, conn, token_store)
-                client.oauth.exchange(refresh_token, connected_with=token_digest(refresh_token))
+                with _client(home, conn, token_store) as client:
+                    client.oauth.exchange(refresh_token, connected_with=token_digest(refresh_token))
                 exchanged = True
                 store.save(conn)
             else:
@@ -144,7 +144,8 @@ def _client(home: Home, conn: CompanyConnection, tokens: TokenStore) -> QBOClien
 
 
 def _count_accounts(home: Home, conn: CompanyConnection, tokens: TokenStore) -> int:
-    return _client(home, conn, tokens).query(Query.count("Account").include_inactive()).total_count
+    with _client(home, conn, tokens) as client:
+        return client.query(Query.count("Account").include_inactive()).total_count
 
 
 def _already_exchanged(store: CompanyStore, tokens: TokenStore, conn: CompanyConnection, refresh_token: str) -> bool:

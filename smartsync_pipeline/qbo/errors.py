@@ -186,6 +186,47 @@ class TransportError(QBOError):
     """No HTTP answer: connection refused or reset, DNS failure, timeout."""
 
 
+class EndpointRefused(TransportError):
+    """The QBO endpoint refused the connection: nothing listens there, so retrying cannot help (unlike
+    a 5xx). Raised at once, with what to do when the endpoint is the local sandbox."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        message = f"the QBO endpoint {url} refused the connection"
+        if _is_loopback(url):
+            message += (
+                "; it is on this machine, so it is the local sandbox, which is not running: start it with "
+                "`smartsync sandbox start` (and check with `smartsync sandbox status`)"
+            )
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.url,))
+
+
+def _is_loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    return host in {"localhost", "::1"} or host.startswith("127.")
+
+
+def connection_refused(exc: BaseException) -> bool:
+    """True when the server's host actively refused the TCP connection (ECONNREFUSED): no process
+    listens on that port. Walks the chain requests and urllib3 wrap it in."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen or not isinstance(item, BaseException):
+            continue
+        seen.add(id(item))
+        if isinstance(item, ConnectionRefusedError):
+            return True
+        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+    return False
+
+
 class RetriesExhausted(QBOError):
     """A retryable failure persisted through every attempt; ``last_error`` is the final one."""
 

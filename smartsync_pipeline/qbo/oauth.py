@@ -24,10 +24,12 @@ import requests
 
 from smartsync_pipeline.qbo.credentials import CompanyConnection, RefreshInFlight, TokenSet, TokenStore
 from smartsync_pipeline.qbo.errors import (
+    EndpointRefused,
     QBOError,
     ReauthorizationRequired,
     RetriesExhausted,
     TransportError,
+    connection_refused,
     parse_fault,
 )
 from smartsync_pipeline.qbo.secrets import fernet, redact
@@ -120,6 +122,9 @@ class OAuthSession:
                 raise ReauthorizationRequired(self.conn.realm_id, _interrupted(earlier)) from None
             store.end_refresh()  # refused: nothing was rotated
             raise
+        except EndpointRefused:
+            store.end_refresh()  # the connection was refused: nothing was sent, nothing rotated
+            raise
         except TransportError:
             raise  # no answer: QBO may have rotated; the refresh stays recorded as in flight
         except QBOError:
@@ -152,6 +157,8 @@ class OAuthSession:
                 _log.warning("realm %s: token refresh attempt %d: %s", self.conn.realm_id, attempt, last)
                 continue
             except requests.RequestException as exc:
+                if connection_refused(exc):  # never reached a server: nothing was rotated, and retrying cannot help
+                    raise EndpointRefused(self.conn.token_url) from None
                 raise TransportError(
                     f"token refresh for company {self.conn.realm_id} failed without an answer "
                     f"({type(exc).__name__}); the refresh token may have been rotated by the server"

@@ -37,6 +37,16 @@ _DOUBLE = struct.Struct("<d")
 _FUTURE_SLACK = 5.0  # send times further in the future than this are corrupt (clock jumped back)
 
 
+class WaitTooLong(Exception):
+    """The budget asks the caller to wait longer than it allows (``slot(max_wait=...)``); ``wait`` is
+    the wait that was refused, in seconds."""
+
+    def __init__(self, wait: float, blocked: bool) -> None:
+        self.wait = wait
+        self.blocked = blocked  # QBO's Retry-After holds everyone back (else: the window is full)
+        super().__init__(f"the request budget asks for a wait of {wait:.1f} s")
+
+
 @dataclass(frozen=True)
 class SlotTicket:
     """What one ``slot()`` cost: seconds spent waiting for a concurrency slot and for the window."""
@@ -129,6 +139,10 @@ class RealmRateLimiter:
     # -- the window -----------------------------------------------------------------------------
     def _try_record(self) -> float:
         """Record a send now if the window allows it (returns 0), else return seconds to wait."""
+        return self._try_record_why()[0]
+
+    def _try_record_why(self) -> tuple[float, bool]:
+        """``_try_record``, plus whether the wait is a block set after a 429 (else the window is full)."""
         with self._log_locked() as fd:
             blocked_until, times = self._read(fd)
             now = self._clock()
@@ -136,23 +150,26 @@ class RealmRateLimiter:
             times = sorted(t for t in times if horizon < t <= now + _FUTURE_SLACK)
             if blocked_until > now + 3600 * 24:
                 blocked_until = 0.0
-            if blocked_until > now:
+            blocked = blocked_until > now
+            if blocked:
                 wait = blocked_until - now
             elif len(times) < self.per_window:
                 times.append(now)
                 self._write(fd, blocked_until, times)
-                return 0.0
+                return 0.0, False
             else:
                 wait = times[len(times) - self.per_window] - horizon
             self._write(fd, blocked_until, times)
-            return max(wait, 0.001)
+            return max(wait, 0.001), blocked
 
-    def _wait_for_window(self) -> float:
+    def _wait_for_window(self, max_wait: float | None = None) -> float:
         waited = 0.0
         while True:
-            wait = self._try_record()
+            wait, blocked = self._try_record_why()
             if wait <= 0:
                 return waited
+            if blocked and max_wait is not None and waited + wait > max_wait:
+                raise WaitTooLong(wait, blocked)  # never sleep out a 429 block past the caller's bound
             time.sleep(wait)
             waited += wait
 
@@ -179,6 +196,8 @@ class RealmRateLimiter:
             with self._slots:
                 candidates = [i for i, busy in enumerate(self._slot_busy) if not busy]
                 random.shuffle(candidates)
+                # Slots whose file is already open first: a long-lived process keeps as few open as it uses.
+                candidates.sort(key=lambda i: self._slot_paths[i] not in self._fds)
                 for i in candidates:
                     fd = self._fd(self._slot_paths[i])
                     try:
@@ -198,12 +217,14 @@ class RealmRateLimiter:
             self._slots.notify()
 
     @contextlib.contextmanager
-    def slot(self) -> Iterator[SlotTicket]:
+    def slot(self, max_wait: float | None = None) -> Iterator[SlotTicket]:
         """Wait for a concurrency slot and room in the window, record the send, and hold the slot for
-        the duration of the ``with`` block (the request)."""
+        the duration of the ``with`` block (the request). With ``max_wait``, a 429 block (QBO's Retry-After,
+        shared by every caller) that would keep the caller waiting longer raises ``WaitTooLong`` at once
+        instead of sleeping; the window's own pacing is always waited out."""
         index, slot_wait = self._acquire_slot()
         try:
-            window_wait = self._wait_for_window()
+            window_wait = self._wait_for_window(None if max_wait is None else max(0.0, max_wait - slot_wait))
             ticket = SlotTicket(slot_wait, window_wait)
             with self._stats_lock:
                 self.wait_seconds += ticket.waited
@@ -234,4 +255,4 @@ def realm_limiter(realm_id: str, *, home: Home | None = None, **limits: float) -
     return SharedRateLimiter(url, home_namespace(home), realm_id, **limits)  # type: ignore[return-value, arg-type]
 
 
-__all__ = ["RealmRateLimiter", "SlotTicket", "realm_limiter"]
+__all__ = ["RealmRateLimiter", "SlotTicket", "WaitTooLong", "realm_limiter"]

@@ -3,11 +3,10 @@
 Throttling (429 / 3001) and server errors (5xx) are retried with exponential backoff and full jitter
 (a random wait between 0 and ``base * 2**(attempt-1)``, capped), so many workers spread out instead of
 retrying in lockstep. A ``Retry-After`` from the server wins over the backoff. Throttling is waited out
-by time, as QBO advises (wait up to 60 s): a 429 is retried beyond ``max_attempts`` while the waits
-spent on throttling stay under ``throttle_budget`` seconds, so a burst does not fail a sync after six
-quick tries. Transport failures
-are retried only when repeating cannot duplicate an effect: reads, or writes that never left the
-machine (connect timeout).
+by time, as QBO advises (wait up to 60 s): a 429 is retried (beyond ``max_attempts``) until the call's
+``throttle_budget`` deadline, which no wait passes: when the next wait would end after it, the call
+stops at once (QBOClient keeps the deadline). Transport failures are retried only when repeating cannot
+duplicate an effect: reads, or writes that never left the machine (connect timeout).
 """
 
 from __future__ import annotations
@@ -20,10 +19,10 @@ from smartsync_pipeline.qbo.errors import QBOError, ServerError, ThrottledError,
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounded retries: up to ``max_attempts`` failed attempts of each kind (more 429s while the waits
-    on them stay under ``throttle_budget`` seconds; a 429 does not use up the 5xx budget), waits from
-    ``backoff_base`` up to ``backoff_cap`` seconds; a ``Retry-After`` longer than ``max_retry_after``
-    is not waited out."""
+    """Bounded retries: up to ``max_attempts`` failed attempts other than throttling; 429s are bounded
+    by time alone (the caller's ``throttle_budget`` deadline; a 429 does not use up the 5xx budget),
+    waits from ``backoff_base`` up to ``backoff_cap`` seconds; a ``Retry-After`` longer than
+    ``max_retry_after`` is not waited out."""
 
     max_attempts: int = 6
     backoff_base: float = 0.5
@@ -35,12 +34,13 @@ class RetryPolicy:
         if self.max_attempts < 1 or self.backoff_base < 0 or self.backoff_cap < 0 or self.throttle_budget < 0:
             raise ValueError("max_attempts must be >= 1 and backoff times and the throttle budget >= 0")
 
-    def allows_another(self, error: QBOError, *, failures: int, throttles: int, throttle_waited: float) -> bool:
+    def allows_another(self, error: QBOError, *, failures: int, throttles: int) -> bool:
         """Whether one more attempt may follow this retryable failure. ``failures`` counts the failed
-        attempts other than throttling so far, ``throttles`` the 429s, ``throttle_waited`` the seconds
-        already spent waiting on them (all including this failure)."""
+        attempts other than throttling so far (including this one). A 429 always may, as far as counts
+        go: the time budget decides (before, the attempt count could extend the budget: with
+        ``Retry-After: 60`` one call waited ~300 s)."""
         if isinstance(error, ThrottledError):
-            return throttles < self.max_attempts or throttle_waited < self.throttle_budget
+            return self.throttle_budget > 0
         return failures < self.max_attempts
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:

@@ -27,6 +27,7 @@ class FaultSettings:
     html_errors: bool = False
     xml_throttle: bool = False
     retry_after: bool = True
+    throttle_retry_after: int = 1  # the Retry-After (seconds) of a forced 429 (fail_next, error_rate)
     down: bool = False
     fail_next: list[dict[str, int]] = field(default_factory=list)
     report_cell_limit: int = 400_000  # QBO cuts a report past this many cells (rows x columns)
@@ -61,6 +62,8 @@ class FaultInjector:
                 item.setdefault("count", 1)
             if int(new.latency_ms) < 0 or int(new.latency_jitter_ms) < 0 or int(new.token_pause_ms) < 0:
                 raise FaultSettingsError("latency and pauses must be >= 0")
+            if not 1 <= int(new.throttle_retry_after) <= 3600:
+                raise FaultSettingsError("throttle_retry_after must be between 1 and 3600 seconds")
             if int(new.report_cell_limit) < 1:
                 raise FaultSettingsError("report_cell_limit must be >= 1")
             new.fail_next = [dict(item) for item in new.fail_next]

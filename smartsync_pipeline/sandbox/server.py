@@ -249,7 +249,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 time.sleep(latency)
             failure = runtime.faults.next_failure()
             if failure == 429:
-                self._throttled(1)
+                self._throttled(int(runtime.faults.settings.throttle_retry_after))
             elif failure == 401:
                 self._auth_failure("Token expired")
             elif failure is not None:

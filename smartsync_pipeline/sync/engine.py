@@ -333,6 +333,8 @@ class SyncEngine:
                 report.api_calls = getattr(stats, "api_calls", 0)
                 report.bytes_received = getattr(stats, "bytes_received", 0)
                 report.retries = getattr(stats, "retries", 0)
+            if self.client_factory is None:  # the engine made it, the engine closes it (a factory's owner does)
+                client.close()
 
     def _listing(self, shard: _Shard, client: Any, spec: EntitySpec) -> Listing:
         """Every object of an entity CDC does not cover, and tombstones for the mirror's ids QBO no

@@ -13,6 +13,7 @@ from smartsync_pipeline.home import Home
 from smartsync_pipeline.qbo.client import QBOClient
 from smartsync_pipeline.qbo.credentials import CompanyStore
 from smartsync_pipeline.qbo.errors import (
+    EndpointRefused,
     QBOFault,
     RetriesExhausted,
     ServerError,
@@ -66,14 +67,42 @@ def test_throttling_is_waited_out_by_time_not_by_attempts(
 
 
 def test_throttle_budget_bounds_the_wait(fresh: SandboxProcess, client_for: Callable[..., QBOClient]) -> None:
+    """The budget is a deadline: Retry-After 1 each time, waits of ~1 s after attempts 1 and 2; the
+    third wait would end past 2.5 s, so the call stops at once (before, the attempt count extended it
+    to 4 attempts and more than 3 s)."""
     fresh.control("faults", {"fail_next": [{"status": 429, "count": 50}]})
     client = client_for(fresh, max_attempts=2, throttle_budget=2.5)
     started = time.monotonic()
-    with pytest.raises(RetriesExhausted, match="after 4 attempts") as info:
+    with pytest.raises(RetriesExhausted, match="after 3 attempts") as info:
         client.count("Term")
-    # Retry-After: 1 each time: waits of ~1 s after attempts 1, 2 and 3, then the 2.5 s budget is spent.
-    assert 3.0 <= time.monotonic() - started < 10.0
+    elapsed = time.monotonic() - started
+    assert 2.0 <= elapsed <= 2.5 + 1.0  # the budget, plus at most one (fast) request
     assert isinstance(info.value.last_error, ThrottledError)
+    assert "throttle budget" in str(info.value)
+    fresh.control("faults", {"fail_next": []})
+
+
+@pytest.mark.parametrize(("budget", "retry_after"), [(60.0, 100), (5.0, 10), (15.0, 20)])
+def test_a_retry_after_beyond_the_budget_stops_the_call_at_once(
+    fresh: SandboxProcess, client_for: Callable[..., QBOClient], budget: float, retry_after: int
+) -> None:
+    """A 429 asking for more than the remaining budget ends the call at once: no sleep that would
+    fail later (before: with Retry-After 60 one call waited ~300 s; with budget 15 and Retry-After 10
+    a read waited ~51 s). Retry-After ≤ 60 s is shared with the realm's limiter; the next caller with
+    a short budget also fails at once instead of sleeping out the block."""
+    fresh.control("faults", {"throttle_retry_after": retry_after, "fail_next": [{"status": 429, "count": 1}]})
+    try:
+        started = time.monotonic()
+        with pytest.raises(ThrottledError, match="throttle budget"):
+            client_for(fresh, throttle_budget=budget).count("Term")
+        assert time.monotonic() - started < 2.0  # one request, no sleep
+        if retry_after <= 60:  # the realm is now blocked for everyone: a second caller does not sleep it out
+            started = time.monotonic()
+            with pytest.raises(ThrottledError, match="throttle budget"):
+                client_for(fresh, throttle_budget=1.0).count("Term")
+            assert time.monotonic() - started < 1.0
+    finally:
+        fresh.control("faults", {"throttle_retry_after": 1, "fail_next": []})
 
 
 def test_xml_throttle_body(fresh: SandboxProcess, client_for: Callable[..., QBOClient]) -> None:
@@ -146,11 +175,16 @@ def test_refused_connection(home: Home) -> None:
     }
     conn, tokens = save_company(info, home)
     client = QBOClient(conn, tokens, home=home, max_attempts=3, **FAST)
-    with pytest.raises(RetriesExhausted, match="3 attempts"):
-        client.count("Term")
-    # Nothing reached a server, so even a write is retried.
-    with pytest.raises(RetriesExhausted, match="3 attempts"):
-        client.create("Term", {"Name": "Net 5", "DueDays": 5})
+    # Nothing listens there: no retries (before: 3 attempts, ~40 s with the default backoff), one
+    # message saying what to do; a write the same (nothing was sent).
+    for call in (lambda: client.count("Term"), lambda: client.create("Term", {"Name": "Net 5", "DueDays": 5})):
+        started = time.monotonic()
+        with pytest.raises(EndpointRefused, match="refused the connection") as info_:
+            call()
+        assert time.monotonic() - started < 1.0
+        assert "smartsync sandbox start" in str(info_.value)
+        assert isinstance(info_.value, TransportError)
+    assert client.stats.retries == 0
 
 
 def _scripted_client(server: ScriptedQBO, home: Home, **options: Any) -> QBOClient:

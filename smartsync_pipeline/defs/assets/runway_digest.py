@@ -49,9 +49,9 @@ def _number(value: str | None) -> dg.MetadataValue:
 )
 def runway_digest(context: dg.AssetExecutionContext, smart_reader: SmartReaderResource) -> dg.MaterializeResult:
     realm_id = context.partition_key
-    reader = smart_reader.reader
-    digest = DigestDataOrchestrator(reader).get_digest_data(realm_id)
-    reports = reader.home.root / "reports"
+    with smart_reader.build() as reader:
+        digest = DigestDataOrchestrator(reader).get_digest_data(realm_id)
+        reports = reader.home.root / "reports"
     reports.mkdir(parents=True, exist_ok=True)
     html_path = reports / f"runway-{realm_id}-{date.today().isoformat()}.html"
     html_path.write_text(to_html(digest))

@@ -2,20 +2,20 @@
 
 The reader itself (smart/reader.py) is a plain class that imports no Dagster, so the services, the CLI
 and the HTTP API read without loading it; this thin factory gives assets the same object, configured
-from the launchpad, and closes it when the step ends (see ARCHITECTURE.md).
+from the launchpad (see ARCHITECTURE.md).
 """
 
 from __future__ import annotations
 
 import dagster as dg
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from smartsync_pipeline.smart.reader import SmartReader
 
 
 class SmartReaderResource(dg.ConfigurableResource):
-    """The configuration of a SmartReader; ``reader`` is the one reader of this resource, built on first
-    use and closed when the step that used it ends."""
+    """The configuration of a SmartReader. ``build()`` makes one; the asset that uses it closes it
+    (no teardown hook: a resource with one must be opened as a context manager by every sensor test)."""
 
     smartsync_home: str = Field(
         default="",
@@ -41,30 +41,24 @@ class SmartReaderResource(dg.ConfigurableResource):
         ge=0,
         description="longest wait out of QBO throttling (429) in all during an on-demand refresh call",
     )
+    stale_answer_after_seconds: float = Field(
+        default=3.0,
+        ge=0,
+        description="with mirror data inside the stale-if-error bound, the longest a read waits for its "
+        "refresh (or another process's sync) before answering that data flagged stale",
+    )
     record_in_dagster: bool = Field(
         default=True, description="record on-demand refreshes as materializations when DAGSTER_HOME is set"
     )
 
-    _reader: SmartReader | None = PrivateAttr(default=None)
-
     def build(self) -> SmartReader:
-        """A new reader with this configuration (the caller closes it)."""
+        """A new reader with this configuration; the caller owns it (``with resource.build() as reader``)."""
         return SmartReader(
             self.smartsync_home or None,
             stale_if_error_seconds=self.stale_if_error_seconds,
             stale_while_revalidate=self.stale_while_revalidate,
             refresh_wait_seconds=self.refresh_wait_seconds,
             refresh_throttle_seconds=self.refresh_throttle_seconds,
+            stale_answer_after_seconds=self.stale_answer_after_seconds,
             record_in_dagster=self.record_in_dagster,
         )
-
-    @property
-    def reader(self) -> SmartReader:
-        if self._reader is None:
-            self._reader = self.build()
-        return self._reader
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.close()
