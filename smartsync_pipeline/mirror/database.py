@@ -14,9 +14,11 @@ account that runs smartsync can make that mistake.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +28,7 @@ from typing import TypeVar
 
 import duckdb
 
-from smartsync_pipeline.coordination import company_lock
+from smartsync_pipeline.coordination import company_lock, confirm_held
 from smartsync_pipeline.durable_files import install
 from smartsync_pipeline.home import Home, RealmHome
 from smartsync_pipeline.locking import LockTimeout, describe_holders, lock_holders
@@ -88,6 +90,11 @@ class MirrorDatabase:
         """Exclusive right to write the mirror file (and to publish snapshots of it)."""
         with self.lock.exclusive(self.lock_timeout if timeout is None else timeout) as waited:
             yield waited
+
+    def confirm_locked(self) -> None:
+        """Just before a commit: raise ``coordination.LockLost`` if the writer lock was lost meanwhile (an
+        advisory lock whose session the coordination database ended); a no-op for file locks."""
+        confirm_held(self.lock)
 
     @property
     def shadow_path(self) -> Path:
@@ -244,18 +251,27 @@ class MirrorDatabase:
         }
 
     def _shared_config(self) -> dict[str, str]:
-        """The writer instance of this process and home: every company's small writes share it (one
-        spill folder for the home, so a process serving many companies holds one instance)."""
-        return shared_writer_config(self.home, self.memory_limit, self.threads)
+        """The writer instance of this process: every company's (and every home's) small writes share
+        it, so a process serving many companies holds one instance (~5 MB each)."""
+        return shared_writer_config(self.memory_limit, self.threads)
 
 
-def shared_writer_config(home: Home, memory_limit: str = "192MB", threads: int = 1) -> dict[str, str]:
-    """Configuration of the writer instance mirror writes and snapshot publication attach to."""
-    tmp = home.root / "duckdb_tmp"
-    tmp.mkdir(exist_ok=True, mode=0o700)
+_spill_dirs: dict[int, str] = {}
+
+
+def shared_writer_config(memory_limit: str = "192MB", threads: int = 1) -> dict[str, str]:
+    """Configuration of the writer instance mirror writes and snapshot publication attach to. It may
+    serve several homes, so what it spills goes to a private (0700) folder of this process, removed
+    at exit."""
+    pid = os.getpid()
+    if pid not in _spill_dirs:
+        _spill_dirs.clear()  # a forked child: the parent's folder is the parent's
+        folder = tempfile.mkdtemp(prefix=f"smartsync-duckdb-{pid}-")
+        atexit.register(shutil.rmtree, folder, True)
+        _spill_dirs[pid] = folder
     return {
         "memory_limit": memory_limit,
         "threads": str(threads),
         "preserve_insertion_order": "false",
-        "temp_directory": str(tmp),
+        "temp_directory": _spill_dirs[pid],
     }

@@ -280,7 +280,7 @@ class SnapshotStore:
                 continue
             os.chmod(standby, 0o644)
             # Attached to this process's writer instance (no instance to create and close).
-            instance = SharedInstance.for_config(shared_writer_config(self.home))
+            instance = SharedInstance.for_config(shared_writer_config())
             try:
                 attached, con = instance.attach(standby, read_only=False)
             except duckdb.Error:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import dagster as dg
 import pytest
 import yaml
@@ -39,17 +44,22 @@ def test_an_unknown_executor_is_refused() -> None:
         executor_from_env({"SMARTSYNC_EXECUTOR": "kubernetes"})
 
 
-def test_the_worker_app_uses_the_executors_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SMARTSYNC_CELERY_BROKER", "pyamqp://guest:guest@127.0.0.1:5672/unused")
-    import importlib
-
-    import smartsync_pipeline.defs.celery_worker as worker
-
-    worker = importlib.reload(worker)
-    assert worker.app.conf.broker_url == "pyamqp://guest:guest@127.0.0.1:5672/unused"
-    for key, value in CELERY_SETTINGS.items():
-        assert worker.app.conf[key] == value, key
-    assert "execute_plan" in worker.app.tasks
+def test_the_worker_app_uses_the_executors_settings() -> None:
+    """``celery -A smartsync_pipeline.defs.celery_worker``: the broker from the environment, the executor's
+    settings, dagster-celery's task (in a fresh interpreter, as a worker host starts it)."""
+    probe = (
+        "import json; from smartsync_pipeline.defs import celery_worker as w; "
+        "from smartsync_pipeline.defs.executor import CELERY_SETTINGS as s; "
+        "print(json.dumps([w.app.conf.broker_url, {k: w.app.conf[k] for k in s}, 'execute_plan' in w.app.tasks]))"
+    )
+    env = {**os.environ, "SMARTSYNC_CELERY_BROKER": "pyamqp://guest:guest@127.0.0.1:5672/unused"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    broker, settings, has_task = json.loads(out.stdout.strip().splitlines()[-1])
+    assert broker == "pyamqp://guest:guest@127.0.0.1:5672/unused"
+    assert settings == CELERY_SETTINGS and has_task
+    env.pop("SMARTSYNC_CELERY_BROKER")
+    refused = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert refused.returncode != 0 and "needs SMARTSYNC_CELERY_BROKER" in refused.stderr
 
 
 def test_the_run_queue_limits_runs_per_company(tmp_path) -> None:
