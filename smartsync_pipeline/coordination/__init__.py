@@ -7,8 +7,8 @@ promises come from PostgreSQL, so workers on several hosts sharing the storage p
 ARCHITECTURE.md ("Running on several machines") says why PostgreSQL and how a dead host lets go.
 """
 
-from smartsync_pipeline.coordination.advisory_lock import AdvisoryLock
-from smartsync_pipeline.coordination.company_locks import company_lock, cross_host_lock
+from smartsync_pipeline.coordination.advisory_lock import AdvisoryLock, LockLost
+from smartsync_pipeline.coordination.company_locks import company_lock, confirm_held, cross_host_lock
 from smartsync_pipeline.coordination.lock_journal import LockJournal
 from smartsync_pipeline.coordination.request_budget import SharedRateLimiter
 from smartsync_pipeline.coordination.settings import COORDINATION_ENV, coordination_url, home_namespace
@@ -17,8 +17,10 @@ __all__ = [
     "COORDINATION_ENV",
     "AdvisoryLock",
     "LockJournal",
+    "LockLost",
     "SharedRateLimiter",
     "company_lock",
+    "confirm_held",
     "coordination_url",
     "cross_host_lock",
     "home_namespace",

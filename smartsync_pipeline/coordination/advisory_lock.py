@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg2
 import psycopg2.errors
@@ -24,6 +25,11 @@ from smartsync_pipeline.coordination.postgres import connect
 from smartsync_pipeline.locking import LockTimeout
 
 
+class LockLost(RuntimeError):
+    """The database ended the session holding the lock (the host looked dead to it): another holder
+    may already have it, so the holder must not commit what it did under it."""
+
+
 @dataclass
 class AdvisoryLock:
     """Exclusive lock ``name`` (already namespaced) in the database at ``url``."""
@@ -32,6 +38,7 @@ class AdvisoryLock:
     name: str
     what: str = ""
     key: int = field(init=False)
+    _held: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.key = advisory_key(self.name)
@@ -60,9 +67,11 @@ class AdvisoryLock:
                     f"{self.what or self.name} is still held by another process after {waited:.1f} s"
                     f"{self._describe_holder(conn)}; try again later"
                 )
+            self._held = conn
             try:
                 yield time.monotonic() - start
             finally:
+                self._held = None
                 with suppress(psycopg2.Error), conn.cursor() as cur:
                     cur.execute("SELECT pg_advisory_unlock(%s)", [self.key])
                     holds_nothing = bool(cur.fetchone()[0])
@@ -70,6 +79,21 @@ class AdvisoryLock:
             # Kept for the next lock only when it holds nothing; else closed, which ends the session and
             # the lock with it even if the unlock failed.
             give_back(self.url, conn, holds_nothing=holds_nothing)
+
+    def confirm(self) -> None:
+        """Raise ``LockLost`` unless the session holding the lock is still alive (and so still holds it):
+        called just before a commit, so a host the database gave up on never commits after another host
+        took the lock. One round trip on the holding session."""
+        conn = self._held
+        if conn is None:
+            raise LockLost(f"{self.what or self.name} is not held")
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+        except (psycopg2.OperationalError, psycopg2.InterfaceError):
+            raise LockLost(
+                f"{self.what or self.name} was lost: the coordination database ended its session; nothing was committed"
+            ) from None
 
     def _acquire(self, conn, timeout: float | None) -> bool:
         with conn.cursor() as cur:

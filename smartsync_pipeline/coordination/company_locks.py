@@ -51,6 +51,17 @@ class JournaledLock:
     def is_held(self) -> bool:
         return self.inner.is_held()
 
+    def confirm(self) -> None:
+        confirm_held(self.inner)
+
+
+def confirm_held(lock: object) -> None:
+    """Before a commit: raise ``LockLost`` if ``lock`` (held) was lost. A file lock cannot be lost while
+    its process lives; an advisory lock can, when the database gave up on the holder's session."""
+    confirm = getattr(lock, "confirm", None)
+    if confirm is not None:
+        confirm()
+
 
 def cross_host_lock(shard: RealmHome, name: str, what: str) -> AdvisoryLock | None:
     """Company ``shard.realm_id``'s lock ``name`` in PostgreSQL when coordination is configured, else None:

@@ -28,7 +28,7 @@ from typing import TypeVar
 
 import duckdb
 
-from smartsync_pipeline.coordination import company_lock
+from smartsync_pipeline.coordination import company_lock, confirm_held
 from smartsync_pipeline.durable_files import install
 from smartsync_pipeline.home import Home, RealmHome
 from smartsync_pipeline.locking import LockTimeout, describe_holders, lock_holders
@@ -90,6 +90,11 @@ class MirrorDatabase:
         """Exclusive right to write the mirror file (and to publish snapshots of it)."""
         with self.lock.exclusive(self.lock_timeout if timeout is None else timeout) as waited:
             yield waited
+
+    def confirm_locked(self) -> None:
+        """Just before a commit: raise ``coordination.LockLost`` if the writer lock was lost meanwhile (an
+        advisory lock whose session the coordination database ended); a no-op for file locks."""
+        confirm_held(self.lock)
 
     @property
     def shadow_path(self) -> Path:

@@ -396,6 +396,9 @@ class QBOClient:
         names = list(dict.fromkeys(entity_spec(e).name for e in entities))
         if not names:
             raise QueryError("cdc needs at least one entity")
+        outside = [n for n in names if not entity_spec(n).in_cdc]
+        if outside:  # QBO would refuse the whole call; these are listed instead (strategy in the registry)
+            raise QueryError(f"QBO's CDC does not cover {', '.join(outside)}: list them with a query")
         if not isinstance(changed_since, datetime) or changed_since.tzinfo is None:
             raise QueryError("changed_since must be a timezone-aware datetime")
         now = self.estimated_server_now() or datetime.now(UTC)

@@ -450,6 +450,7 @@ class SyncEngine:
                     if wrote:
                         record_data_version(con, "changes")
                     clock.switch("commit")
+                    db.confirm_locked()  # still the only writer (an advisory lock can be lost with its session)
                     anchor.intent(writer.head, report.sync_id)  # before the commit (or the shadow's rename)
                     if wrote or not transaction_per_unit:
                         con.execute("COMMIT")

@@ -130,7 +130,7 @@ def test_redelivery_is_a_duplicate_not_stored_twice(receiver: WebhookReceiver, i
 
 
 def test_unmirrored_entities_are_skipped_and_counted(receiver: WebhookReceiver, inbox: WebhookInbox) -> None:
-    status, answer, _ = post(receiver.webhook_url, classic("5", entity="Estimate"))
+    status, answer, _ = post(receiver.webhook_url, classic("5", entity="JournalCode"))
     assert (status, answer) == (200, {"stored": 0, "duplicates": 0, "skipped": 1})
     assert stored_ids(inbox) == []
     assert receiver.counters.skipped_entities == 1

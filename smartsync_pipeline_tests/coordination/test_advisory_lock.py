@@ -203,3 +203,37 @@ def test_released_sessions_are_kept_for_the_next_lock_and_a_dead_one_is_replaced
     assert not lock.is_held()
     # A kept session holds nothing: nobody else is refused any of the keys used above.
     assert not any(AdvisoryLock(coordination_db, f"ns-reuse/realm-{i}/write").is_held() for i in range(3))
+
+
+def test_a_writer_whose_session_was_ended_learns_it_before_committing(
+    coordination_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database ends the writer lock's session (it judged the host dead): the writer, still running,
+    must not commit. ``MirrorDatabase.confirm_locked`` (called by the engine just before its commit)
+    raises ``LockLost``; with a live session or a file lock it passes."""
+    import psycopg2
+
+    from smartsync_pipeline.coordination import LockLost
+    from smartsync_pipeline.mirror.database import MirrorDatabase
+
+    home = Home(tmp_path / "home").ensure()
+    home.realm("123").ensure()
+    monkeypatch.delenv("SMARTSYNC_COORDINATION", raising=False)
+    with MirrorDatabase(home, "123").locked(timeout=5):
+        pass  # (file lock: nothing to confirm)
+    db = MirrorDatabase(home, "123")
+    db.confirm_locked()
+    monkeypatch.setenv("SMARTSYNC_COORDINATION", coordination_db)
+    db = MirrorDatabase(home, "123")
+    with db.locked(timeout=5):
+        db.confirm_locked()  # alive: fine
+        admin = psycopg2.connect(coordination_db)
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(%s)", [db.lock._held.get_backend_pid()])
+        admin.close()
+        with pytest.raises(LockLost, match="nothing was committed"):
+            db.confirm_locked()
+        assert not AdvisoryLock(coordination_db, db.lock.name).is_held()  # someone else could take it now
+    with pytest.raises(LockLost, match="not held"):
+        db.confirm_locked()

@@ -146,7 +146,9 @@ def test_a_rewritten_anchor_row_fails_the_run(setup: MirrorSetup) -> None:
     # The anchor is the head recorded by the last successful materialization; its row is re-hashed.
     event = setup.instance.get_latest_materialization_event(CHANGE_LOG_KEY)
     anchor = event.asset_materialization.metadata["anchors"].value[setup.realms[0]]["head_change_id"]
-    _tamper(setup, "UPDATE change_log SET op = 'delete' WHERE change_id = ?", [anchor])
+    # (Always a different op: the anchor row may itself be a delete.)
+    _tamper(setup, "UPDATE change_log SET op = CASE op WHEN 'delete' THEN 'update' ELSE 'delete' END "
+                   "WHERE change_id = ?", [anchor])  # fmt: skip
     message = _failure_message(setup.run_change_log(raise_on_error=False, with_check=False))
     assert message.startswith(f"change log chain is BROKEN at change {anchor} [")
     assert f"change {anchor} was modified after it was recorded" in message

@@ -153,6 +153,11 @@ def test_cdc_several_entities_with_deletes_apart(
     assert result.object_count == len(got_active) + len(got_deleted)
     assert not result.is_full
     assert result.server_time >= client.server_time - timedelta(seconds=5)
+    # Entities QBO's CDC does not cover are refused before a request is made.
+    sent = stats(sandbox)["requests"]["cdc"]
+    with pytest.raises(QueryError, match="does not cover TimeActivity"):
+        client.cdc(["Bill", "TimeActivity"], since)
+    assert stats(sandbox)["requests"]["cdc"] == sent
 
 
 def test_cdc_older_than_30_days_is_refused(
