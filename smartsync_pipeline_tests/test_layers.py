@@ -24,7 +24,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "coordination": ("locking", "home", "durable_files"),
     "durable_files": (),
     "qbo": ("entities", "home", "durable_files", "coordination"),
-    "sandbox": ("entities",),
+    "sandbox": ("entities", "durable_files"),
     "mirror": ("entities", "home", "locking", "durable_files", "coordination"),
     "inbox": ("qbo.webhooks", "home", "entities"),
     "sync": ("qbo", "mirror", "entities", "home", "locking", "durable_files", "coordination"),

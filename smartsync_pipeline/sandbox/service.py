@@ -29,6 +29,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from smartsync_pipeline.durable_files import write_atomically
 from smartsync_pipeline.sandbox.process import control_request
 
 SETTINGS_FILE = "demo.json"
@@ -135,12 +136,7 @@ class SandboxService:
         self._write(SETTINGS_FILE, json.dumps(asdict(settings), indent=1))
 
     def _write(self, name: str, text: str, mode: int = 0o600) -> None:
-        target = self._path(name)
-        tmp = target.with_name(f".{name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
+        write_atomically(self._path(name), text, mode=mode)  # the project's one atomic-write helper
 
     def _pid_record(self) -> dict[str, Any] | None:
         try:
