@@ -73,3 +73,17 @@ def test_a_changed_warn_window_is_applied_to_rows_written_before(tmp_path, monke
     assert "Item" not in FleetState(home).stale(NOW + timedelta(hours=1)).get("r1", [])
     monkeypatch.setitem(fleet_state._WARN, "Item", 1800.0)  # the registry now warns after 30 min
     assert "Item" in FleetState(home).stale(NOW + timedelta(hours=1))["r1"]
+
+
+def test_the_kept_writer_connection_follows_a_removed_or_replaced_index(tmp_path):
+    """Publications upsert through one kept connection per home and process; an index removed (or
+    rebuilt as a new file) meanwhile must get the next upsert, not the unlinked old file."""
+    home = Home(tmp_path)
+    index = FleetState(home)
+    index.record("a", synced_at(NOW - timedelta(minutes=1)))
+    assert index.realms() == ["a"]
+    for suffix in ("", "-wal", "-shm"):
+        home.fleet_state_path.with_name(home.fleet_state_path.name + suffix).unlink(missing_ok=True)
+    index.record("b", synced_at(NOW - timedelta(minutes=1)))
+    assert FleetState(home).realms() == ["b"]
+    assert FleetState(home).of("b")["Bill"].last_sync_at == NOW - timedelta(minutes=1)
