@@ -37,17 +37,27 @@ from smartsync_pipeline.mirror.shared_instance import SharedInstance
 
 _T = TypeVar("_T")
 
-# Mirror files this process left migrated: path -> (inode, size, mtime) when it last detached one. Any
-# other writer (another process, a restored copy) changes that key, and the file is migrated again.
-_migrated: dict[str, tuple[int, int, int] | None] = {}
+# Mirror files this process left migrated: path -> the file's key when it last detached one. Any other
+# writer (another process, a restored copy) changes that key, and the file is migrated again.
+FileKey = tuple[int, int, int, int, bytes]
+_migrated: dict[str, FileKey | None] = {}
+_HEADERS = 3 * 4096  # DuckDB's file header and its two database headers (a checkpoint counter in each)
 
 
-def _file_key(path: Path) -> tuple[int, int, int] | None:
+def _file_key(path: Path) -> FileKey | None:
+    """Inode, size, mtime, the WAL's size and DuckDB's headers: mtimes are coarse (a few ms), but every
+    checkpoint rewrites a header with a new iteration count and every commit without one grows the WAL."""
     try:
         st = os.stat(path)
+        with open(path, "rb") as fh:
+            headers = fh.read(_HEADERS)
     except FileNotFoundError:
         return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+    try:
+        wal = os.stat(path.with_name(path.name + ".wal")).st_size
+    except FileNotFoundError:
+        wal = 0
+    return (st.st_ino, st.st_size, st.st_mtime_ns, wal, headers)
 
 
 _HOLDER_PID = re.compile(r"\(PID (\d+)\)")
@@ -72,6 +82,7 @@ class MirrorDatabase:
     lock_timeout: float = 600.0
     busy_timeout: float = 60.0  # how long to wait for a foreign process holding the file
     shard: RealmHome = field(init=False)
+    left_as: FileKey | None = field(init=False, default=None)  # file key after connect()
 
     def __post_init__(self) -> None:
         from smartsync_pipeline.mirror.upgrade import ensure_upgraded
@@ -173,7 +184,12 @@ class MirrorDatabase:
             _migrated.pop(str(self.path), None)
             instance.detach(name, con)
         if done:
-            _migrated[str(self.path)] = _file_key(self.path)
+            self.left_as = _migrated[str(self.path)] = _file_key(self.path)
+
+    def unchanged_since(self, key: FileKey | None) -> bool:
+        """True when the mirror file is exactly as this process left it with ``key`` (``left_as`` of
+        a finished ``connect()``): no writer touched it since."""
+        return key is not None and _file_key(self.path) == key
 
     @contextmanager
     def peek(self) -> Iterator[duckdb.DuckDBPyConnection]:

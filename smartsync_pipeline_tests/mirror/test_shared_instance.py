@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 
 import duckdb
 
@@ -44,3 +45,26 @@ def test_a_mirror_another_process_changed_is_migrated_again(connected_company):
         assert con.execute("SELECT count(*) FROM bill WHERE doc_number IS NOT NULL").fetchall()[0][0] > 0
     finally:
         con.close()
+
+
+def test_sync_state_another_process_wrote_is_read_again_not_taken_from_this_process_memory(connected_company):
+    """The engine reuses the sync state it committed itself while the mirror file is exactly as it
+    left it (headers, WAL, inode, size, mtime). Another process moving the watermarks back must be
+    seen: the next CDC call re-reads that window (finds the same versions again: 'unchanged')."""
+    company = connected_company
+    engine = company.engine()
+    engine.sync()
+    company.simulate(40, seed=5)
+    before = engine.sync()
+    db = MirrorDatabase(company.home)
+    with db.locked():
+        update = "UPDATE sync_state SET watermark = watermark - INTERVAL 2 HOUR"
+        code = f"import duckdb; c = duckdb.connect({str(db.path)!r}); c.execute({update!r}); c.close()"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    again = engine.sync()
+    assert again.mode == "incremental"
+    for name, entity_report in again.entities.items():
+        moved_back = before.entities[name].watermark_after - timedelta(hours=2)
+        assert entity_report.watermark_before == moved_back, name
+    assert again.changed == 0 and again.total("unchanged") > 0
