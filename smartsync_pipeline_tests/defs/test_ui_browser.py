@@ -128,7 +128,8 @@ def test_asset_pages_show_the_mirrors_and_their_freshness(dagster_ui: str, mater
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            # Tall enough for the 33 mirrors and the change log: the asset list renders only visible rows.
+            page = browser.new_page(viewport={"width": 1600, "height": 2600})
             page.goto(f"{dagster_ui}/assets/qbo", wait_until="domcontentloaded")
             for table in [spec.table for spec in ENTITIES] + ["change_log"]:
                 expect(page.locator(f'a[href="/assets/qbo/{table}"]').first).to_be_visible(timeout=60_000)
