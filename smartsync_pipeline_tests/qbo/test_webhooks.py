@@ -156,11 +156,14 @@ def test_entity_names_are_validated_against_the_registry() -> None:
 
 
 def test_unknown_entities_are_skipped_and_counted_not_rejected() -> None:
-    body = classic(change("Estimate", "1"), change("Bill", "2"), change("JournalEntry", "3"), change("Estimate", "4"))
+    # JournalCode and ExchangeRate are QBO entities smartsync does not mirror (the registry has the other 33)
+    body = classic(
+        change("JournalCode", "1"), change("Bill", "2"), change("ExchangeRate", "3"), change("JournalCode", "4")
+    )
     batch = parse_webhook_batch(body)
     assert [(e.entity, e.entity_id) for e in batch.events] == [("Bill", "2")]
     assert batch.skipped == 3
-    assert batch.unknown_entities == ("Estimate", "JournalEntry")
+    assert batch.unknown_entities == ("ExchangeRate", "JournalCode")
     assert batch.format == "classic"
 
 
@@ -203,9 +206,9 @@ def test_cloudevent_verbs_map_to_operations(operation: str, verb: str) -> None:
 
 
 def test_cloudevent_unknown_entity_is_skipped() -> None:
-    batch = parse_webhook_batch(body_of([cloudevent(type="qbo.estimate.created.v1"), cloudevent(id="2")]))
+    batch = parse_webhook_batch(body_of([cloudevent(type="qbo.journalcode.created.v1"), cloudevent(id="2")]))
     assert [e.event_id for e in batch.events] == ["2"]
-    assert (batch.skipped, batch.unknown_entities) == (1, ("estimate",))
+    assert (batch.skipped, batch.unknown_entities) == (1, ("journalcode",))
 
 
 # ---- dedupe key --------------------------------------------------------------------------------
