@@ -234,6 +234,12 @@ class SandboxService:
                 with open(log_path, "rb") as fh:
                     fh.seek(log_start)
                     tail = fh.read().decode("utf-8", "replace").strip().splitlines()[-5:]
+                if any("Address already in use" in line for line in tail):
+                    raise SandboxServiceError(
+                        f"the sandbox did not start on port {settings.port}: the port is already in use on "
+                        "127.0.0.1 (another sandbox, perhaps of another SMARTSYNC_HOME, or another program): "
+                        "stop it, or pass another --port"
+                    )
                 why = " / ".join(tail) or f"exit code {proc.returncode}"
                 raise SandboxServiceError(f"the sandbox did not start on port {settings.port}: {why}")
             time.sleep(0.05)  # poll for the connection line; the deadline bounds the wait

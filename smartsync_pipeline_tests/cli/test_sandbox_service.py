@@ -97,4 +97,7 @@ def test_a_taken_port_is_one_clear_line(home: Path) -> None:
         failed = smartsync(home, "sandbox", "start", "--port", str(port))
     assert failed.returncode == 1
     assert failed.stderr.startswith("Error: the sandbox did not start on port") and "Traceback" not in failed.stderr
+    # what happened and what to do, not the server's stack frames (they said 'File ".../socketserver.py"')
+    assert "the port is already in use" in failed.stderr and "--port" in failed.stderr
+    assert 'File "' not in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
     assert smartsync(home, "sandbox", "status").returncode == 3
