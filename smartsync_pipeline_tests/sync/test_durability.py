@@ -87,7 +87,7 @@ def test_sigkill_at_random_points_leaves_no_partial_state(connected_company, tmp
 
     rng = random.Random(1234)
     outcomes = []
-    for attempt in range(6):
+    for attempt in range(4):
         copy_state(before_dir, shard)
         assert content_digest(home) == before
         proc = run_sync(home, "--full")
