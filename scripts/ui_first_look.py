@@ -12,6 +12,7 @@ failed or the UI did not stop.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -93,6 +94,7 @@ def summarize(data: dict) -> dict:
 
 
 def screenshots(url: str, out: Path) -> list[str]:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     shots = []
@@ -101,9 +103,10 @@ def screenshots(url: str, out: Path) -> list[str]:
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         for name, path in PAGES.items():
             page.goto(url + path, wait_until="networkidle", timeout=120_000)
-            skip = page.get_by_role("button", name="Skip")  # Dagster's first-visit newsletter dialog
-            if skip.count():
-                skip.first.click()
+            if name == "overview":  # Dagster's first-visit newsletter dialog covers the first page
+                # (an instance that has shown it before does not show it again)
+                with contextlib.suppress(PlaywrightTimeout):
+                    page.get_by_role("button", name="Skip").click(timeout=10_000)
             page.wait_for_timeout(1500)  # the UI renders after its GraphQL answers arrive
             target = out / f"{name}.png"
             page.screenshot(path=str(target), full_page=True)
