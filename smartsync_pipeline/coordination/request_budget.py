@@ -30,18 +30,20 @@ _log = logging.getLogger("smartsync.coordination.request_budget")
 
 
 class WaitTooLong(Exception):
-    """QBO's Retry-After block would keep the caller waiting longer than its ``max_wait``; ``wait`` is
-    the wait that was refused, in seconds (the same face as the file limiter's)."""
+    """The budget asks the caller to wait longer than it allows (``slot(max_wait=...)``); ``wait`` is
+    the wait that was refused, in seconds. One class for both limiters (``qbo.rate_limit`` re-exports it),
+    so the client catches one thing whichever limiter a process uses."""
 
     def __init__(self, wait: float, blocked: bool) -> None:
         self.wait = wait
-        self.blocked = blocked
+        self.blocked = blocked  # QBO's Retry-After holds everyone back (else: the window is full)
         super().__init__(f"the request budget asks for a wait of {wait:.1f} s")
 
 
 @dataclass(frozen=True)
-class BudgetTicket:
-    """What one ``slot()`` cost (the same fields as ``qbo.rate_limit.SlotTicket``)."""
+class SlotTicket:
+    """What one ``slot()`` cost: seconds spent waiting for a concurrency slot and for the window (both
+    limiters return it)."""
 
     waited_for_slot: float
     waited_for_window: float
@@ -188,14 +190,14 @@ class SharedRateLimiter:
                 self._slots.notify()
 
     @contextlib.contextmanager
-    def slot(self, max_wait: float | None = None) -> Iterator[BudgetTicket]:
+    def slot(self, max_wait: float | None = None) -> Iterator[SlotTicket]:
         """Wait for a concurrency slot and room in the window, record the send, and hold the slot for
         the duration of the ``with`` block (the request). With ``max_wait``, a Retry-After block that
         would keep the caller waiting longer raises ``WaitTooLong`` at once instead of sleeping."""
         index, slot_wait = self._acquire_slot()
         try:
             window_wait = self._wait_for_window(None if max_wait is None else max(0.0, max_wait - slot_wait))
-            ticket = BudgetTicket(slot_wait, window_wait)
+            ticket = SlotTicket(slot_wait, window_wait)
             with self._stats_lock:
                 self.wait_seconds += ticket.waited
             if ticket.waited > 1.0:

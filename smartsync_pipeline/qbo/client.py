@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import threading
 import time
 import uuid
@@ -217,7 +216,7 @@ class QBOClient:
             started = time.monotonic()
             try:
                 response = self._send(method, url, params, data, token, max(0.0, throttle_deadline - started))
-            except _wait_too_long() as exc:
+            except WaitTooLong as exc:
                 self._raise(self._over_budget(log_path, exc.wait, throttle_deadline, attempt, last_throttle))
             except requests.RequestException as exc:
                 if connection_refused(exc):  # nothing listens there: retrying for 40 s cannot help
@@ -490,13 +489,6 @@ class QBOClient:
             raise QueryError(f"{spec.name} cannot be voided")
         body = {"Id": self._object_id(spec, id), "SyncToken": str(sync_token)}
         return self._write(spec, body, "void")
-
-
-def _wait_too_long() -> tuple[type[Exception], ...]:
-    """The limiters' "that 429 block is longer than you allow" errors: the file limiter's, and the shared
-    (PostgreSQL) limiter's when that module is in use (it cannot import the qbo layer)."""
-    shared = sys.modules.get("smartsync_pipeline.coordination.request_budget")
-    return (WaitTooLong, shared.WaitTooLong) if shared is not None else (WaitTooLong,)
 
 
 def _never_sent(exc: requests.RequestException) -> bool:

@@ -27,36 +27,14 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+from smartsync_pipeline.coordination.request_budget import SlotTicket, WaitTooLong
 from smartsync_pipeline.home import Home
 
 _log = logging.getLogger("smartsync.qbo.rate_limit")
 _DOUBLE = struct.Struct("<d")
 _FUTURE_SLACK = 5.0  # send times further in the future than this are corrupt (clock jumped back)
-
-
-class WaitTooLong(Exception):
-    """The budget asks the caller to wait longer than it allows (``slot(max_wait=...)``); ``wait`` is
-    the wait that was refused, in seconds."""
-
-    def __init__(self, wait: float, blocked: bool) -> None:
-        self.wait = wait
-        self.blocked = blocked  # QBO's Retry-After holds everyone back (else: the window is full)
-        super().__init__(f"the request budget asks for a wait of {wait:.1f} s")
-
-
-@dataclass(frozen=True)
-class SlotTicket:
-    """What one ``slot()`` cost: seconds spent waiting for a concurrency slot and for the window."""
-
-    waited_for_slot: float
-    waited_for_window: float
-
-    @property
-    def waited(self) -> float:
-        return self.waited_for_slot + self.waited_for_window
 
 
 class RealmRateLimiter:
