@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from smartsync_pipeline.entities import EntitySpec
+from smartsync_pipeline.json_text import canonical_json
 from smartsync_pipeline.mirror.change_log import ChangeLogAppender
 from smartsync_pipeline.mirror.schema import extract_all_sql
 from smartsync_pipeline.mirror.sql import sql_literal
@@ -52,10 +52,6 @@ def id_key(qbo_id: str) -> int:
         return int(qbo_id)
     digest = int.from_bytes(hashlib.blake2b(qbo_id.encode(), digest_size=8).digest(), "big")
     return -(digest % (2**63)) - 1  # negative: never collides with a numeric Id
-
-
-def canonical_json(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 class InvalidObjectError(ValueError):

@@ -25,6 +25,7 @@ from requests.adapters import HTTPAdapter
 
 from smartsync_pipeline.entities import EntitySpec
 from smartsync_pipeline.home import Home
+from smartsync_pipeline.json_text import decode
 from smartsync_pipeline.qbo.credentials import CompanyConnection, TokenStore
 from smartsync_pipeline.qbo.errors import (
     AuthenticationError,
@@ -348,17 +349,33 @@ class QBOClient:
     ) -> Iterator[list[dict[str, Any]]]:
         """Every matching object, one page at a time (STARTPOSITION 1, 1+page_size, ...), stopping on a
         short or empty page. Name lists include inactive rows unless ``include_inactive=False``."""
+        start = 1
+        while True:
+            items = self.page(
+                entity, start, where=where, include_inactive=include_inactive, page_size=page_size, order_by=order_by
+            )
+            if items:
+                yield items
+            if len(items) < page_size:
+                return
+            start += page_size
+
+    def page(
+        self,
+        entity: str,
+        start: int,
+        *,
+        where: Where = (),
+        include_inactive: bool | None = None,
+        page_size: int = MAX_PAGE,
+        order_by: str | None = "Id",
+    ) -> list[dict[str, Any]]:
+        """One page: the objects at STARTPOSITION ``start`` (1-based). Pages of one listing can be
+        fetched concurrently (sync/full_listings.py); a short page is the last one."""
         q = self._build(entity, where, include_inactive, count=False).max_results(page_size)
         if order_by:
             q = q.order_by(order_by)
-        start = 1
-        while True:
-            page = self.query(q.start_position(start))
-            if page.items:
-                yield page.items
-            if len(page.items) < page_size:
-                return
-            start += page_size
+        return self.query(q.start_position(start)).items
 
     def query_all(
         self,
@@ -512,7 +529,7 @@ def _has_fault(doc: dict[str, Any]) -> bool:
 
 def _json_or_none(content: bytes) -> Any:
     try:
-        return json.loads(content)
+        return decode(content)
     except (ValueError, UnicodeDecodeError):
         return None
 

@@ -21,7 +21,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -59,8 +58,8 @@ from smartsync_pipeline.sync.fetch import (
     StagingArea,
     confirm_missing,
     fetch_cdc,
-    fetch_full,
 )
+from smartsync_pipeline.sync.full_listings import FullListings
 from smartsync_pipeline.sync.report import EntitySyncReport, SyncReport
 
 log = logging.getLogger("smartsync.sync")
@@ -172,6 +171,43 @@ class _Shard:
     staging: str  # "sync" or "full": each lock owns its own staging folder
 
 
+class _FullSource:
+    """The full listings of one sync, each resolved once into (listing, confirmed deletes, objects
+    rescued from a false delete): waited for, then compared with the mirror on a given connection."""
+
+    def __init__(self, client: Any, realm_id: str, pages: FullListings, names: list[str]) -> None:
+        self.client, self.realm_id, self.pages, self.names = client, realm_id, pages, set(names)
+        self.done: dict[str, FullFetch] = {}
+        self._resolved: dict[str, tuple[FullFetch, list[str], list[dict]]] = {}
+
+    def resolve(
+        self, name: str, con: duckdb.DuckDBPyConnection, clock: _PhaseClock | None = None
+    ) -> tuple[FullFetch, list[str], list[dict]]:
+        if name not in self._resolved:
+            fetch = self.pages.result(name)
+            if clock is not None:
+                clock.switch("find_deletes")
+            spec = entity(name)
+            candidates = _delete_candidates(con, self.realm_id, spec, fetch)
+            missing, rescued = confirm_missing(self.client, spec, candidates) if candidates else ([], [])
+            self._resolved[name] = (fetch, missing, rescued)
+            self.done[name] = fetch
+        return self._resolved[name]
+
+
+def _delete_candidates(con: duckdb.DuckDBPyConnection, realm_id: str, spec: EntitySpec, fetch: FullFetch) -> list[str]:
+    """Active mirror ids that a full listing did not return (set difference inside DuckDB)."""
+    if fetch.files:
+        rows = con.execute(
+            f"SELECT id FROM {spec.table} m WHERE realm_id = ? AND NOT is_deleted "
+            f"AND NOT EXISTS (SELECT 1 FROM read_parquet(?) s WHERE s.id_key = m.id_key AND s.id = m.id)",
+            [realm_id, [str(p) for p in fetch.files]],
+        ).fetchall()
+    else:
+        rows = con.execute(f"SELECT id FROM {spec.table} WHERE realm_id = ? AND NOT is_deleted", [realm_id]).fetchall()
+    return sorted((r[0] for r in rows), key=id_key)
+
+
 @dataclass
 class SyncEngine:
     """Syncs one realm at a time; safe to call from many threads and processes at once."""
@@ -180,9 +216,10 @@ class SyncEngine:
     client_factory: Callable[[str], Any] | None = None
     cdc_overlap: timedelta = timedelta(seconds=60)
     page_size: int = 1000
-    rows_per_file: int = 5_000  # staged Parquet file size of a full listing
     rows_per_transaction: int = 50_000  # a full listing is applied to the shadow copy in bounded steps
-    fetch_workers: int = 1  # entities paged at once in a full sync; 2 saved ~8% here for +100 MB RSS
+    # Pages of full listings in flight at once (QBO allows 10 concurrent requests per company; the
+    # client's limiter holds every process of the company to that and to 500 a minute).
+    page_workers: int = 10
     lock_timeout: float = 900.0
     throttle_budget: float = 60.0  # seconds of 429 waits per call before giving up (QBO: wait up to 60 s)
     # How long to wait for a foreign process holding a company's mirror file (an analyst who opened it
@@ -196,6 +233,10 @@ class SyncEngine:
 
         self.home.ensure()
         ensure_upgraded(self.home)
+
+    def _page_workers(self, client: Any) -> int:
+        limiter = getattr(client, "limiter", None)
+        return max(1, min(self.page_workers, getattr(limiter, "max_concurrent", self.page_workers)))
 
     def client(self, realm_id: str) -> Any:
         if self.client_factory is not None:
@@ -316,33 +357,26 @@ class SyncEngine:
                 for spec in listed:
                     listings[spec.name] = self._listing(shard, client, spec)
         staging = StagingArea(shard.realm.staging_dir / shard.staging)
+        pages = FullListings(
+            client, [entity(name) for name in full], staging, page_size=self.page_size,
+            workers=self._page_workers(client), progress=progress,
+        )  # fmt: skip
         try:
-            fulls: dict[str, FullFetch] = {}
-            missing: dict[str, list[str]] = {}
-            rescued: dict[str, list[dict]] = {}
-            if full:
-                # With fetch_workers > 1, several listings are in flight at once.
-                with report.timed("fetch"), ThreadPoolExecutor(self.fetch_workers) as pool:
-                    futures = {
-                        name: pool.submit(
-                            fetch_full,
-                            client,
-                            entity(name),
-                            staging,
-                            page_size=self.page_size,
-                            rows_per_file=self.rows_per_file,
-                            progress=progress,
-                        )
-                        for name in full
-                    }
-                    fulls = {name: f.result() for name, f in futures.items()}
-            if fulls:
-                with report.timed("find_deletes"):
-                    candidates = self._delete_candidates(shard, fulls)
-                    for name, ids in candidates.items():
-                        missing[name], rescued[name] = confirm_missing(client, entity(name), ids)
-            self._apply(shard, specs, states, cdc, incremental, fulls, full, missing, rescued, report, listings)
+            fulls = _FullSource(client, realm_id, pages, list(full))
+            if full and shard.staging == "full":
+                # An explicit full reconciliation: fetch everything (and find its deletes) before taking
+                # the write lock, so incremental refreshes keep applying meanwhile.
+                with report.timed("fetch"):
+                    pages.wait_all()
+                with report.timed("find_deletes"), shard.db.locked(), shard.db.connect() as con:
+                    for name in full:
+                        fulls.resolve(name, con)
+            # Otherwise (a first sync, a window past CDC's reach) this sync holds the company's sync lock,
+            # so no other writer waits for it: each entity is applied as soon as its listing is complete,
+            # while later ones are still being paged.
+            self._apply(shard, specs, states, cdc, incremental, fulls, full, report, listings)
         finally:
+            pages.close()
             staging.cleanup()
             stats = getattr(client, "stats", None)
             if stats is not None:
@@ -387,28 +421,6 @@ class SyncEngine:
             with shard.db.connect() as con:
                 return {s.name: load_state(con, realm_id, s) for s in specs}
 
-    def _delete_candidates(self, shard: _Shard, fulls: dict[str, FullFetch]) -> dict[str, list[str]]:
-        """Active mirror ids that a full listing did not return (set difference inside DuckDB)."""
-        realm_id = shard.realm.realm_id
-        out: dict[str, list[str]] = {}
-        with shard.db.locked(), shard.db.connect() as con:
-            for name, fetch in fulls.items():
-                spec = entity(name)
-                if fetch.files:
-                    files = [str(p) for p in fetch.files]
-                    rows = con.execute(
-                        f"SELECT id FROM {spec.table} m WHERE realm_id = ? AND NOT is_deleted "
-                        f"AND NOT EXISTS (SELECT 1 FROM read_parquet(?) s WHERE s.id_key = m.id_key AND s.id = m.id)",
-                        [realm_id, files],
-                    ).fetchall()
-                else:
-                    rows = con.execute(
-                        f"SELECT id FROM {spec.table} WHERE realm_id = ? AND NOT is_deleted", [realm_id]
-                    ).fetchall()
-                if rows:
-                    out[name] = sorted((r[0] for r in rows), key=id_key)
-        return out
-
     def _apply(
         self,
         shard: _Shard,
@@ -416,10 +428,8 @@ class SyncEngine:
         states: dict[str, EntityState],
         cdc: CDCFetch | None,
         incremental: list[EntitySpec],
-        fulls: dict[str, FullFetch],
+        fulls: _FullSource,
         full_reasons: dict[str, str],
-        missing: dict[str, list[str]],
-        rescued: dict[str, list[dict]],
         report: SyncReport,
         listings: dict[str, Listing] | None = None,
     ) -> None:
@@ -435,9 +445,8 @@ class SyncEngine:
             realm_id = shard.realm.realm_id
             ctx = ApplyContext(realm_id, report.trigger, report.run_id, report.sync_id, now, report.verify_content)
             listings = listings or {}
-            units = list(self._work_units(specs, cdc, incremental, fulls, missing, rescued, now, listings))
             results: dict[str, EntityApplyResult] = {}
-            shadow = db.shadow() if fulls else nullcontext(None)
+            shadow = db.shadow() if fulls.names else nullcontext(None)
             # Exits in reverse: the connection closes (checkpointed) before the shadow replaces the mirror.
             # Phases: open (attach + migration), apply (rows; the change log's own share is change_log),
             # commit (anchor lines, COMMIT, CHECKPOINT, detach).
@@ -451,14 +460,15 @@ class SyncEngine:
                     # One appender for all units: it carries the chain head from one unit to the next.
                     writer = change_log.ChangeLogAppender(con)
                     anchor = self._anchored(realm_id, con, writer.head)
+                    units = self._work_units(specs, cdc, incremental, fulls, con, clock, now, listings)
                     for spec, source, last in units:
                         if transaction_per_unit:
                             con.execute("BEGIN TRANSACTION")
                         result = results.setdefault(spec.name, EntityApplyResult(spec.name))
                         result.add(apply_staged(con, spec, source, ctx, writer))
                         if last:
-                            self._record(con, spec, states[spec.name], result, cdc, fulls, full_reasons, now, report,
-                                         listings.get(spec.name))  # fmt: skip
+                            self._record(con, spec, states[spec.name], result, cdc, fulls.done, full_reasons, now,
+                                         report, listings.get(spec.name))  # fmt: skip
                         if transaction_per_unit:
                             con.execute("COMMIT")
                             # Committed rows stay pinned in memory until checkpointed: write them out.
@@ -506,21 +516,24 @@ class SyncEngine:
         specs: list[EntitySpec],
         cdc: CDCFetch | None,
         incremental: list[EntitySpec],
-        fulls: dict[str, FullFetch],
-        missing: dict[str, list[str]],
-        rescued: dict[str, list[dict]],
+        fulls: _FullSource,
+        con: duckdb.DuckDBPyConnection,
+        clock: _PhaseClock,
         now: datetime,
         listings: dict[str, Listing] | None = None,
     ) -> Iterator[tuple[EntitySpec, pa.Table | list[str], bool]]:
         """(entity, staged rows, last unit of that entity?) in registry order; a full listing is cut
-        into groups of Parquet files of at most ``rows_per_transaction`` rows."""
+        into groups of page files of at most ``rows_per_transaction`` rows. A listing still being paged
+        is waited for here (charged to ``fetch``), its deletes found on ``con`` (``find_deletes``)."""
         for spec in specs:
-            if spec.name in fulls:
-                fetch = fulls[spec.name]
+            if spec.name in fulls.names:
+                clock.switch("fetch")
+                fetch, missing, rescued = fulls.resolve(spec.name, con, clock)
+                clock.switch("apply")
                 files = [str(p) for p in fetch.files]
-                per_group = max(1, self.rows_per_transaction // max(1, self.rows_per_file))
+                per_group = max(1, self.rows_per_transaction // max(1, self.page_size))
                 groups = [files[i : i + per_group] for i in range(0, len(files), per_group)] or [[]]
-                extra = [*rescued.get(spec.name, []), *tombstone_stubs(missing.get(spec.name, []), now)]
+                extra = [*rescued, *tombstone_stubs(missing, now)]
                 for n, group in enumerate(groups):
                     yield spec, group, n == len(groups) - 1 and not extra
                 if extra:

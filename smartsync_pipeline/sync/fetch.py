@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from smartsync_pipeline.entities import EntitySpec
 from smartsync_pipeline.mirror.apply import stage
@@ -71,7 +70,7 @@ def deleted_stubs(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @dataclass
 class FullFetch:
-    """A complete listing of one entity, streamed to Parquet files so memory stays flat."""
+    """A complete listing of one entity, one Parquet file per page (sync/full_listings.py)."""
 
     entity: str
     files: list[Path]
@@ -95,43 +94,6 @@ class StagingArea:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def fetch_full(
-    client: Any,
-    spec: EntitySpec,
-    staging: StagingArea,
-    *,
-    page_size: int = 1000,
-    rows_per_file: int = 5_000,
-    progress: Progress | None = None,
-) -> FullFetch:
-    """Page every object of ``spec`` (inactive name-list rows included) into Parquet files."""
-    total = client.count(spec.name, include_inactive=True if spec.name_list else None)
-    started = client.server_time
-    if progress:
-        progress(spec.name, 0, total)
-    directory = staging.entity_dir(spec.name)
-    files: list[Path] = []
-    buffer: list[dict[str, Any]] = []
-    fetched = 0
-
-    def flush() -> None:
-        if buffer:
-            path = directory / f"part-{len(files):05d}.parquet"
-            pq.write_table(stage(buffer, first_seq=fetched - len(buffer)), path)
-            files.append(path)
-            buffer.clear()
-
-    for page in client.iter_pages(spec.name, page_size=page_size, include_inactive=True if spec.name_list else None):
-        buffer.extend(page)
-        fetched += len(page)
-        if progress:
-            progress(spec.name, fetched, max(total, fetched))
-        if len(buffer) >= rows_per_file:
-            flush()
-    flush()
-    return FullFetch(spec.name, files, fetched, started)
 
 
 def confirm_missing(

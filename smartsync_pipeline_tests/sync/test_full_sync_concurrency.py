@@ -22,7 +22,7 @@ from smartsync_pipeline_tests.mirror_equality import mirror_differences
 FULL_ENTITIES = ("Bill", "Vendor", "Invoice", "Payment", "BillPayment")
 HELD_FULL_SYNC = textwrap.dedent(
     """
-    import json, sys
+    import json, sys, threading
     from smartsync_pipeline.entities import entity
     from smartsync_pipeline.home import Home
     from smartsync_pipeline.qbo.client import QBOClient
@@ -33,9 +33,11 @@ HELD_FULL_SYNC = textwrap.dedent(
     names = sys.argv[2].split(",")
     listings = {}
 
+    first_page = threading.Lock()
+
     class ListingsHeldBack:
-        '''The real client, except that every entity's listing is read at once, at the first listing
-        call, and handed out only after the test says "go".'''
+        '''The real client, except that every entity's listing is read at once, at the first page
+        asked for, and handed out only after the test says "go".'''
 
         def __init__(self, client):
             self.client = client
@@ -43,14 +45,15 @@ HELD_FULL_SYNC = textwrap.dedent(
         def __getattr__(self, name):
             return getattr(self.client, name)
 
-        def iter_pages(self, name, **kwargs):
-            if not listings:
-                for other in names:
-                    inactive = True if entity(other).name_list else None
-                    listings[other] = list(self.client.iter_pages(other, include_inactive=inactive))
-                print("listed", flush=True)
-                assert sys.stdin.readline().strip() == "go"
-            yield from listings[name]
+        def page(self, name, start, *, page_size, **kwargs):
+            with first_page:
+                if not listings:
+                    for other in names:
+                        inactive = True if entity(other).name_list else None
+                        listings[other] = self.client.query_all(other, include_inactive=inactive)
+                    print("listed", flush=True)
+                    assert sys.stdin.readline().strip() == "go"
+            return listings[name][start - 1 : start - 1 + page_size]
 
     def factory(realm_id):
         store = CompanyStore(home)
