@@ -59,6 +59,9 @@ class OAuthSession:
         self.refresh_count = 0  # refreshes this session actually performed against the token endpoint
         self._tokens: TokenSet | None = None
         self._memory_lock = threading.Lock()
+        # The refresh token the token endpoint refused, and why: the pool threads of one backfill that
+        # all find the access token dead get that answer too, without asking (and logging) again.
+        self._refused: tuple[str, str] | None = None
 
     def __repr__(self) -> str:
         return f"OAuthSession(realm_id={self.conn.realm_id!r}, refreshes={self.refresh_count})"
@@ -101,7 +104,14 @@ class OAuthSession:
                 with self._memory_lock:
                     self._tokens = stored
                 return stored.access_token
-            fresh = self.exchange(stored.refresh_token)
+            refused = self._refused
+            if refused is not None and refused[0] == stored.refresh_token:
+                raise ReauthorizationRequired(self.conn.realm_id, refused[1])
+            try:
+                fresh = self.exchange(stored.refresh_token)
+            except ReauthorizationRequired as exc:
+                self._refused = (stored.refresh_token, exc.reason)
+                raise
             with self._memory_lock:
                 self.refresh_count += 1
             _log.info("realm %s: access token refreshed and stored", self.conn.realm_id)

@@ -1,0 +1,158 @@
+"""Issue 12 section 4: a backfill pages concurrently within QBO's limits, applies each entity while
+later ones are still being paged, never stops at a stale count, and a backfill that fails halfway
+leaves nothing behind (the next one converges)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import pytest
+
+from smartsync_pipeline.entities import iter_entities
+from smartsync_pipeline.mirror.database import MirrorDatabase
+from smartsync_pipeline.qbo.client import QBOClient
+from smartsync_pipeline.qbo.credentials import CompanyStore
+from smartsync_pipeline.qbo.errors import QBOError, ReauthorizationRequired
+from smartsync_pipeline_tests.conftest import ConnectedCompany
+from smartsync_pipeline_tests.mirror_equality import mirror_differences
+
+PAGE = 50  # small pages: the `small` sandbox then has several per large entity
+
+
+def real_client(company: ConnectedCompany, **kwargs: Any) -> QBOClient:
+    store = CompanyStore(company.home)
+    return QBOClient(store.load(company.realm_id), store.tokens(company.realm_id), home=company.home, **kwargs)
+
+
+class Wrapped:
+    """The real client with one method replaced by the test (everything else passes through)."""
+
+    def __init__(self, client: QBOClient, **overrides: Any) -> None:
+        self.client, self.overrides = client, overrides
+
+    def __getattr__(self, name: str) -> Any:
+        return self.overrides.get(name) or getattr(self.client, name)
+
+
+def test_pages_are_fetched_concurrently_within_qbos_limits(connected_company: ConnectedCompany) -> None:
+    company = connected_company
+    company.sandbox.control("faults", {"latency_ms": 40})
+    company.sandbox.control("stats", {})
+    report = company.engine(page_size=PAGE).sync()
+    seen = company.sandbox.control("stats", method="GET")
+
+    assert 2 <= seen["max_concurrent_seen"] <= 10, seen["max_concurrent_seen"]
+    assert seen["throttled_429"] == 0
+    # One COUNT per entity plus ceil((n + 1) / PAGE) pages each: no page asked twice.
+    expected_pages = sum(e.fetched // PAGE + 1 for e in report.entities.values())
+    assert report.api_calls == len(report.entities) + expected_pages
+    assert all(e.mode == "full" for e in report.entities.values())
+    assert mirror_differences(company) == {}
+
+
+def test_each_entity_is_applied_while_later_ones_are_still_paged(
+    connected_company: ConnectedCompany, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The last entity's pages are held until the first entity has been applied: a backfill that
+    fetched everything before applying anything would time out here."""
+    company = connected_company
+    specs = list(iter_entities())
+    first, last = specs[0].name, specs[-1].name
+    first_applied = threading.Event()
+
+    class Watch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith(f"applied {first} "):
+                first_applied.set()
+
+    handler = Watch(level=logging.DEBUG)
+    logger = logging.getLogger("smartsync.sync")
+    logger.addHandler(handler)
+    caplog.set_level(logging.DEBUG, logger="smartsync.sync")
+    client = real_client(company)
+
+    def page(name: str, start: int, **kwargs: Any) -> list[dict[str, Any]]:
+        if name == last and not first_applied.wait(timeout=60):
+            raise AssertionError(f"{first} was not applied while {last} was still being paged")
+        return client.page(name, start, **kwargs)
+
+    try:
+        report = company.engine(page_size=PAGE, client_factory=lambda _: Wrapped(client, page=page)).sync()
+    finally:
+        logger.removeHandler(handler)
+        client.close()
+    assert first_applied.is_set()
+    assert report.entities[last].fetched >= 1
+    assert mirror_differences(company) == {}
+
+
+def test_a_count_that_is_too_low_does_not_cut_the_listing(connected_company: ConnectedCompany) -> None:
+    """Objects created between the COUNT and the last page: paging goes on until a short page."""
+    company = connected_company
+    client = real_client(company)
+    truth = len(company.sandbox_objects("Bill")["active"])
+    assert truth > 3 * PAGE
+
+    def count(name: str, *args: Any, **kwargs: Any) -> int:
+        n = client.count(name, *args, **kwargs)
+        return n - 3 * PAGE if name == "Bill" else n
+
+    try:
+        report = company.engine(page_size=PAGE, client_factory=lambda _: Wrapped(client, count=count)).sync()
+    finally:
+        client.close()
+    assert report.entities["Bill"].fetched == truth
+    assert report.entities["Bill"].created == truth
+    assert mirror_differences(company) == {}
+
+
+def test_a_backfill_that_fails_halfway_leaves_nothing_and_the_next_one_converges(
+    connected_company: ConnectedCompany,
+) -> None:
+    company = connected_company
+    client = real_client(company, max_attempts=1)
+    pages_seen = 0
+    lock = threading.Lock()
+    threads_before = threading.active_count()
+
+    def page(name: str, start: int, **kwargs: Any) -> list[dict[str, Any]]:
+        nonlocal pages_seen
+        with lock:
+            pages_seen += 1
+            if pages_seen == 25:  # QBO goes down in the middle of the backfill
+                company.sandbox.control("faults", {"down": True})
+        return client.page(name, start, **kwargs)
+
+    with pytest.raises(QBOError):
+        company.engine(page_size=PAGE, client_factory=lambda _: Wrapped(client, page=page)).sync()
+    client.close()
+    assert threading.active_count() == threads_before  # the page pool stopped with the sync
+    db = MirrorDatabase(company.home, company.realm_id)
+    if db.path.exists():
+        with db.inspect() as con:
+            assert con.execute("SELECT count(*) FROM change_log").fetchone()[0] == 0
+            assert con.execute("SELECT count(*) FROM sync_state").fetchone()[0] == 0
+
+    company.sandbox.control("faults", {"down": False})
+    report = company.engine(page_size=PAGE).sync()
+    assert all(e.mode == "full" for e in report.entities.values())
+    assert mirror_differences(company) == {}
+
+
+def test_a_refused_refresh_token_is_asked_and_logged_once_not_per_page_thread(
+    connected_company: ConnectedCompany, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    company = connected_company
+    # Another home connected with the same refresh token uses it first: QBO rotates it away.
+    other = ConnectedCompany(tmp_path / "other-home", company.sandbox)
+    other.engine().sync(entities=["Term"])
+    company.sandbox.control("stats", {})
+    caplog.set_level(logging.INFO, logger="smartsync.qbo")
+
+    with pytest.raises(ReauthorizationRequired):
+        company.engine().sync()
+    refused = [r for r in caplog.records if "reconnection required" in r.getMessage()]
+    assert len(refused) == 1, [r.getMessage() for r in refused]
+    assert company.sandbox.control("stats", method="GET")["token_refreshes"]["failed"] == 1
