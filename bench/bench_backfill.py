@@ -54,6 +54,8 @@ class Run:
     peak_rss_mb: int = 0
     throttled: int = 0  # 429s the sandbox answered
     max_concurrent: int = 0  # the most requests the sandbox had in flight at once
+    cpu_s: float = 0.0  # CPU seconds of the syncing process (user + system)
+    sandbox_cpu_s: float = 0.0  # CPU seconds the sandbox spent serving the run
 
     @property
     def rate(self) -> float:
@@ -69,6 +71,7 @@ def plain_paging(sandbox: SandboxProcess, token: str, page_size: int = 1000) -> 
     url = f"{sandbox.api_base.rstrip('/')}/company/{sandbox.realm_id}/query"
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     objects = calls = 0
+    sandbox_before = _process_cpu(sandbox.pid)
     started = time.perf_counter()
     with requests.Session() as http:
         for spec in iter_entities():
@@ -87,7 +90,9 @@ def plain_paging(sandbox: SandboxProcess, token: str, page_size: int = 1000) -> 
                 if len(items) < page_size:
                     break
                 start += page_size
-    return Run(time.perf_counter() - started, objects, calls)
+    run = Run(time.perf_counter() - started, objects, calls)
+    run.sandbox_cpu_s = round(_process_cpu(sandbox.pid) - sandbox_before, 1)
+    return run
 
 
 def smartsync_first_sync(sandbox: SandboxProcess, home: Home) -> Run:
@@ -97,6 +102,7 @@ def smartsync_first_sync(sandbox: SandboxProcess, home: Home) -> Run:
     shutil.rmtree(home.realm(sandbox.realm_id).root, ignore_errors=True)
     env = {**os.environ, "SMARTSYNC_HOME": str(home.root)}
     sandbox.control("stats", {})  # reset
+    cpu_before, sandbox_before = _children_cpu(), _process_cpu(sandbox.pid)
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "smartsync_pipeline.cli.main", "sync", "--json"],
@@ -109,7 +115,22 @@ def smartsync_first_sync(sandbox: SandboxProcess, home: Home) -> Run:
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
     run = Run(seconds, json.loads(proc.stdout)["created"], seen["requests_total"], peak)
     run.throttled, run.max_concurrent = seen["throttled_429"], seen["max_concurrent_seen"]
+    run.cpu_s = round(_children_cpu() - cpu_before, 1)
+    run.sandbox_cpu_s = round(_process_cpu(sandbox.pid) - sandbox_before, 1)
     return run
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _process_cpu(pid: int | None) -> float:
+    """utime + stime of a running process, from /proc (the sandbox is not waited for between runs)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def median_run(runs: list[Run]) -> Run:

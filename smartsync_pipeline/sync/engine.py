@@ -471,11 +471,11 @@ class SyncEngine:
                                          report, listings.get(spec.name))  # fmt: skip
                         if transaction_per_unit:
                             con.execute("COMMIT")
+                            # Committed rows stay pinned in memory until checkpointed: write them out.
+                            con.execute("CHECKPOINT")
                         if last:
                             log.debug("applied %s of %s: +%d ~%d -%d", spec.name, realm_id, result.created,
                                       result.updated, result.deleted)  # fmt: skip
-                            # Committed rows stay pinned in memory until checkpointed: write them out.
-                            con.execute("CHECKPOINT")
                     # Readers get a new data file exactly when rows changed (the change log says which).
                     wrote = writer.first_id is not None
                     if wrote and transaction_per_unit:
