@@ -23,9 +23,13 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # Locks and the QBO budget shared across hosts (PostgreSQL) when configured; files otherwise.
     "coordination": ("locking", "home", "durable_files"),
     "durable_files": (),
-    "qbo": ("entities", "home", "durable_files", "coordination"),
+    # JSON text in and out, fast and byte-for-byte the standard library's (the client and the apply).
+    "json_text": (),
+    # The allocator policy the package applies when imported.
+    "process_memory": (),
+    "qbo": ("entities", "home", "durable_files", "coordination", "json_text"),
     "sandbox": ("entities", "durable_files"),
-    "mirror": ("entities", "home", "locking", "durable_files", "coordination"),
+    "mirror": ("entities", "home", "locking", "durable_files", "coordination", "json_text"),
     "inbox": ("qbo.webhooks", "home", "entities"),
     "sync": ("qbo", "mirror", "entities", "home", "locking", "durable_files", "coordination"),
     "smart": ("sync", "mirror", "entities", "home", "locking", "qbo.errors", "qbo.credentials"),
