@@ -33,14 +33,19 @@ def fleet_policy(companies: int, hours: float, seed: int) -> dict:
 
 
 def todays_schedules(companies: int, hours: float, seed: int) -> dict:
-    """Today: every entity swept by CDC every 15 min, webhooks synced at once, one run per company."""
+    """Today: every CDC entity swept every 15 min, the others listed on those sweeps once their warn
+    window has passed (the engine's rule for schedule triggers), webhooks synced at once, one run per
+    company."""
     settings = SimulationSettings(
         companies=companies, hours=hours, seed=seed, monthly_budget=None, policy=PolicyConfig(max_batch=1, min_batch=1)
     )
     rules = rules_from_registry()
     sim = FleetSimulation(settings, rules)
     plan = plan_budget(rules, companies=companies, monthly_budget=None, activity=sim.fleet.activity(settings.model))
-    timings = tuple(dataclasses.replace(t, sweep=15 * MINUTE, hold=0.0) for t in plan.timings)
+    timings = tuple(
+        dataclasses.replace(t, sweep=15 * MINUTE if t.rule.via_cdc else max(15 * MINUTE, t.rule.warn), hold=0.0)
+        for t in plan.timings
+    )
     sim = FleetSimulation(settings, rules, fleet=sim.fleet, plan=dataclasses.replace(plan, timings=timings))
     return sim.run().as_dict()
 

@@ -3,7 +3,12 @@
 Webhooks make a sync happen when something changed; sweeps (a CDC call per company covering every
 due entity) exist only to catch changes whose webhook never came. Their interval is the one lever the
 budget moves, so the planner scales every entity's sweep interval with its freshness window,
-``sweep = m * window`` (capped at one day: the daily safety CDC), and solves for ``m``:
+``sweep = m * window`` (capped at one day for CDC entities: the daily safety CDC), and solves for
+``m``. Entities outside QBO's CDC (query-only and singletons) are listed whole, one listing call each
+(under 1,000 rows), so their sweeps cost a call per entity: their interval is ``m * window`` too (at
+least the window, so past the warn window after which the engine lists them on a sweep) and not
+capped at a day (a listing sees every change, however old, and a daily listing of each would cost
+more than the whole CDC sweep).
 
 * the goal: a change whose webhook is missed waits for the next sweep, so it is out of window for
   ``max(0, U - window)`` with ``U`` uniform in ``[0, sweep]``, i.e. ``(sweep - window)^2 / (2*sweep)``
@@ -12,7 +17,7 @@ budget moves, so the planner scales every entity's sweep interval with its fresh
   of the same entity catches a missed change sooner, so it is an upper bound. ``m_goal`` is the largest
   ``m`` that keeps it within ``1 - goal``.
 * the budget: calls per company per day = webhook syncs + ``day / shortest sweep`` (one CDC call
-  covers every entity that is due) + 2 per query-only entity check. ``m_budget`` is the smallest ``m``
+  covers every entity that is due) + one listing per check of an entity outside CDC. ``m_budget`` is the smallest ``m``
   whose cost fits the budget left after the reserve for on-demand reads.
 
 The plan takes ``max(m_goal, m_budget)``: the cheapest schedule that meets the goal, or, when the
@@ -30,7 +35,7 @@ from smartsync_pipeline.fleet.rules import DAY, MINUTE, EntityRule
 DAYS_PER_MONTH = 30.0
 ENTRY_TIER_CALLS = 500_000  # Intuit's entry tier: metered read calls per app per month, then blocked
 ASSUMED_CALLS_PER_COMPANY_MONTH = 400  # what we assume a larger fleet buys (a paid tier)
-QUERY_CALLS_PER_CHECK = 2  # changed-since query + id list (deletes), for an entity under 1,000 rows
+LISTING_CALLS_PER_CHECK = 1  # the engine lists an entity outside CDC whole: one page under 1,000 rows
 DEFAULT_HOLD = 10 * MINUTE
 
 
@@ -146,12 +151,12 @@ def _round(value: float | None) -> float | None:
 
 
 def _sweeps(rules: Sequence[EntityRule], m: float) -> list[float]:
-    return [min(m * r.window, DAY) for r in rules]
+    return [min(m * r.window, DAY) if r.via_cdc else m * r.window for r in rules]
 
 
 def _cost(rules: Sequence[EntityRule], sweeps: Sequence[float], activity: FleetActivity) -> CallEstimate:
     cdc = [s for r, s in zip(rules, sweeps, strict=True) if r.via_cdc]
-    queries = sum(QUERY_CALLS_PER_CHECK * DAY / s for r, s in zip(rules, sweeps, strict=True) if not r.via_cdc)
+    queries = sum(LISTING_CALLS_PER_CHECK * DAY / s for r, s in zip(rules, sweeps, strict=True) if not r.via_cdc)
     return CallEstimate(activity.event_syncs_per_company_day, DAY / min(cdc) if cdc else 0.0, queries)
 
 

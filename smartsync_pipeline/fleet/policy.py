@@ -12,7 +12,8 @@ Rules, in order of precedence:
 3. **Sweeps only where no sync came.** Each entity has a sweep interval (from ``BudgetPlan``); any
    sync that covers the entity, webhook-triggered or not, restarts it, so busy companies never sweep.
    The interval is capped at a day: the daily safety CDC.
-4. **Query-only entities** (no CDC) cost calls of their own and are checked on the same clock.
+4. **Entities outside CDC** (query-only ones and singletons, as the registry declares) cost a listing
+   each, so they never ride along: they are listed when their own sweep is due or a webhook names them.
 5. **Batches.** Due companies become runs of several companies each (``make_batches``): at most
    ``max_batch`` per run, spread over the free workers, never more runs than needed.
 6. **Budget guard.** The calls of the last 24 hours never pass the daily allowance (the monthly
@@ -33,7 +34,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from smartsync_pipeline.fleet.budget import QUERY_CALLS_PER_CHECK, BudgetPlan
+from smartsync_pipeline.fleet.budget import LISTING_CALLS_PER_CHECK, BudgetPlan
 from smartsync_pipeline.fleet.rules import DAY, MINUTE
 
 INF = math.inf
@@ -76,7 +77,7 @@ class SyncOrder:
     @property
     def planned_calls(self) -> int:
         """QBO calls this order makes when no CDC response comes back full (>1,000 objects)."""
-        return (1 if self.cdc_entities else 0) + QUERY_CALLS_PER_CHECK * len(self.query_entities)
+        return (1 if self.cdc_entities else 0) + LISTING_CALLS_PER_CHECK * len(self.query_entities)
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def order_for(state: CompanyState, now: float, plan: BudgetPlan, config: PolicyC
             due = min(due, now)
             if reason != "webhook":
                 reason = "initial"
-        elif now - covered >= config.piggyback * timing.sweep:
+        elif now - covered >= (config.piggyback if timing.rule.via_cdc else 1.0) * timing.sweep:
             wanted.append(name)
             due = min(due, covered + timing.sweep)
             if reason == "sweep" and now - covered >= DAY:

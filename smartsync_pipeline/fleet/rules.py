@@ -22,28 +22,28 @@ class EntityRule:
 
     ``window`` is the entity's fail window (the reader's default ``max_age``): the mirror is within
     window while it holds every change QBO had ``window`` seconds ago. ``via_cdc`` says whether one CDC
-    call can cover it together with the company's other entities; query-only entities cost calls of
-    their own (a changed-since query plus an id list to find deletes).
+    call can cover it together with the company's other entities; the others (query-only entities and
+    singletons) cost a listing of their own each time, and the engine lists them on a sweep only once
+    their ``warn`` window (default: half the fail window) has passed since their last sync.
     """
 
     name: str
     window: float
     via_cdc: bool = True
+    warn: float = 0.0  # 0: half the window
 
     def __post_init__(self) -> None:
         if self.window < MINUTE:
             raise ValueError(f"{self.name}: a freshness window under one minute cannot be scheduled")
-
-
-def covered_by_cdc(spec: EntitySpec) -> bool:
-    """Whether QBO's CDC reports this entity. The registry declares a sync strategy per entity once it
-    has one (issue 12: query-only entities such as TaxCode); until then every entity is CDC-capable."""
-    strategy = getattr(spec, "sync_strategy", None)
-    if strategy is None:
-        return True
-    return "cdc" in str(getattr(strategy, "value", strategy)).lower()
+        if not self.warn:
+            object.__setattr__(self, "warn", self.window / 2)
+        if not 0 < self.warn < self.window:
+            raise ValueError(f"{self.name}: the warn window must be shorter than the fail window")
 
 
 def rules_from_registry(specs: Iterable[EntitySpec] = ENTITIES) -> tuple[EntityRule, ...]:
-    """One rule per registry entity, in registry order."""
-    return tuple(EntityRule(s.name, s.freshness.fail.total_seconds(), covered_by_cdc(s)) for s in specs)
+    """One rule per registry entity, in registry order; the registry's sync strategy says which ones
+    one CDC call covers (query-only entities and singletons need listings of their own)."""
+    return tuple(
+        EntityRule(s.name, s.freshness.fail.total_seconds(), s.in_cdc, s.freshness.warn.total_seconds()) for s in specs
+    )

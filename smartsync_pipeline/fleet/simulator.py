@@ -3,8 +3,8 @@
 One event queue (a heap of timed events: webhook arrivals, policy ticks, sync starts and ends) drives
 everything; nothing loops over the fleet per simulated minute. Each tick asks the policy for batches,
 queues them as Dagster runs for ``workers`` workers, and each run syncs its companies one after the
-other: a CDC call (plus one per further 1,000 objects, plus query-only checks) through a per-company
-limiter of 500 requests/min, then apply and publish. A sync covers its entities' changes up to the
+other: a CDC call (plus one per further 1,000 objects, plus a listing per entity outside CDC) through
+a per-company limiter of 500 requests/min, then apply and publish. A sync covers its entities' changes up to the
 moment of its CDC call and shows them in the mirror when it ends.
 
 "Within window", honestly: a (company, entity) is within window at time t when the mirror reflects
@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from smartsync_pipeline.fleet.budget import BudgetPlan, plan_budget
+from smartsync_pipeline.fleet.budget import LISTING_CALLS_PER_CHECK, BudgetPlan, plan_budget
 from smartsync_pipeline.fleet.model import Fleet, FleetModel, draw_fleet
 from smartsync_pipeline.fleet.policy import Batch, FleetPolicy, PolicyConfig, SyncOrder
 from smartsync_pipeline.fleet.report import SimulationReport
@@ -200,7 +200,7 @@ class FleetSimulation:
                     stats["throttled"] += 1
                 objects = sum(self._unseen_until(k, name, now) for name in order.cdc_entities)
                 calls = (math.ceil(objects / model.cdc_max_objects) or 1) if order.cdc_entities else 0
-                calls += 2 * len(order.query_entities)
+                calls += LISTING_CALLS_PER_CHECK * len(order.query_entities)
                 clock = now
                 window = windows.setdefault(k, deque())
                 for _ in range(calls):

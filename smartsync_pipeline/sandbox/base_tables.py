@@ -652,15 +652,20 @@ class InvoiceTable(_DocumentTable):
 
 
 class PaymentTable(BaseTable):
+    """Customer payments, each applied to one invoice; ``unapplied`` (cents) is what a payment received
+    beyond that line: QBO's ``UnappliedAmt``, a credit the customer has not used yet."""
+
     entity = "Payment"
 
-    def __init__(self, ctx, lut, created, sync, invoices, customers, amounts, accounts, txn_days):
+    def __init__(self, ctx, lut, created, sync, invoices, customers, amounts, accounts, txn_days, unapplied=None):
         super().__init__(ctx, lut, created, sync)
         self.invoices = invoices.astype(np.int32)  # paid invoice id
         self.customers = customers.astype(np.int32)
-        self.amounts = amounts.astype(np.int64)
+        self.amounts = amounts.astype(np.int64)  # applied to the invoice
         self.accounts = accounts.astype(np.int32)
         self.txn_days = txn_days.astype(np.int32)
+        self.unapplied = np.zeros(len(self.amounts), np.int64) if unapplied is None else unapplied.astype(np.int64)
+        self.totals = self.amounts + self.unapplied
 
     def render(self, i: int) -> dict[str, Any]:
         amount = money(self.amounts.item(i))
@@ -668,8 +673,8 @@ class PaymentTable(BaseTable):
             "CustomerRef": self.ctx.customer_ref(self.customers.item(i)),
             "DepositToAccountRef": self.ctx.account_ref(self.accounts.item(i)),
             "PaymentRefNum": str(7000 + i),
-            "TotalAmt": amount,
-            "UnappliedAmt": 0,
+            "TotalAmt": money(self.totals.item(i)),
+            "UnappliedAmt": money(self.unapplied.item(i)) if self.unapplied.item(i) else 0,
             "ProcessPayment": False,
             **self.header(i),
             "TxnDate": day_text(self.txn_days.item(i)),
@@ -680,8 +685,8 @@ class PaymentTable(BaseTable):
     def fast_columns(self):
         return {
             "TxnDate": lambda: self.txn_days.astype(np.float64),
-            "TotalAmt": _money_column(self.amounts),
-            "UnappliedAmt": lambda: np.zeros(self.n),
+            "TotalAmt": _money_column(self.totals),
+            "UnappliedAmt": _money_column(self.unapplied),
             "CustomerRef.value": _ids(self.customers),
             "DepositToAccountRef.value": _ids(self.accounts, 0),
             "CurrencyRef.value": _const_str(self.n, "USD"),

@@ -3,7 +3,8 @@
 Called by ``company.build_company`` with its own random stream (the base entities' data stays what it
 was), it returns the tables plus the money they move, so the builder can keep every balance
 consistent: banks (sales receipts, refunds, deposits, transfers), customers and A/R (credit memos),
-vendors and A/P (vendor credits).
+vendors and A/P (vendor credits). ``unapplied_payments`` leaves some customer payments partly
+unapplied (banks, customers and A/R again).
 """
 
 from __future__ import annotations
@@ -271,6 +272,22 @@ def build_books(
     return out
 
 
+UNAPPLIED_SHARE = 0.08  # customer payments that brought more than the invoice they pay
+
+
+def unapplied_payments(rng: np.random.Generator, amounts: np.ndarray) -> np.ndarray:
+    """Cents each seeded customer payment received beyond what it applies to its invoice (mostly 0).
+
+    A customer who pays ahead or rounds up leaves a payment partly unapplied: QBO keeps the rest as the
+    payment's ``UnappliedAmt``, a credit that lowers the customer's balance and A/R (and shows as a
+    negative amount in A/R aging) until it is applied. One in ~12 payments here, 5-60 % of its applied
+    amount and at least $1. Drawn from its own stream, so every other seeded figure stays as it was."""
+    n = len(amounts)
+    chosen = rng.random(n) < UNAPPLIED_SHARE
+    extra = np.maximum(100, np.rint(amounts * rng.uniform(0.05, 0.6, n))).astype(np.int64)
+    return np.where(chosen, extra, 0).astype(np.int64)
+
+
 def _company_info(name: str) -> dict[str, Any]:
     address = {"Id": "1", "Line1": "500 Market Street", "City": "San Francisco", "CountrySubDivisionCode": "CA",
                "PostalCode": "94105", "Country": "US"}  # fmt: skip
@@ -315,4 +332,4 @@ def company_name_for(seed: int, realm_index: int) -> str:
     return f"{first} {second} Co"
 
 
-__all__ = ["BookSeed", "build_books", "company_name_for"]
+__all__ = ["UNAPPLIED_SHARE", "BookSeed", "build_books", "company_name_for", "unapplied_payments"]

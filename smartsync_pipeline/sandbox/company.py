@@ -3,7 +3,8 @@
 Everything is generated as numpy columns in a few vectorised passes, so ``large`` (over a million
 objects) builds in seconds and costs tens of bytes per object. The books are consistent by
 construction: bill balance = total - linked bill payments, vendor/customer balance = Σ open
-balances, bank balances = opening + deposits - payments, A/P and A/R = Σ open balances.
+balances less open credits (vendor credits; credit memos and unapplied payments), bank balances =
+opening + deposits - payments, A/P and A/R = Σ vendor / customer balances.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from smartsync_pipeline.sandbox.base_tables import (
     sales_totals,
     table_key,
 )
-from smartsync_pipeline.sandbox.book_seed import build_books, company_name_for
+from smartsync_pipeline.sandbox.book_seed import build_books, company_name_for, unapplied_payments
 from smartsync_pipeline.sandbox.qbo_time import COMPANY_UTC_OFFSET
 from smartsync_pipeline.sandbox.row_hash import mix
 
@@ -421,6 +422,10 @@ def build_company(
         days=_days,
     )
 
+    # Some customer payments brought more than they apply (their own stream as well).
+    pay_customers = invoices.parties[invoices.pay_docs - 1]
+    unapplied = unapplied_payments(np.random.default_rng([seed, realm_index, 20_261_132]), invoices.pay_amounts)
+
     # Balances that must add up.
     def sums(index: np.ndarray, amounts: np.ndarray, length: int) -> np.ndarray:
         out = np.zeros(length, dtype=np.int64)
@@ -428,10 +433,11 @@ def build_company(
         return out
 
     vendor_balances = sums(bills.parties, bills.balances, size.vendors) - books.vendor_credits
-    customer_balances = sums(invoices.parties, invoices.balances, size.customers) - books.customer_credits
+    customer_credits = books.customer_credits + sums(pay_customers, unapplied, size.customers)
+    customer_balances = sums(invoices.parties, invoices.balances, size.customers) - customer_credits
     n_accounts = len(accounts)
     flows = (
-        sums(pay_accounts - 1, invoices.pay_amounts, n_accounts)
+        sums(pay_accounts - 1, invoices.pay_amounts + unapplied, n_accounts)
         - sums(bp_accounts - 1, bills.pay_amounts, n_accounts)
         - sums(purchase_accounts - 1, purchase_totals, n_accounts)
         + books.account_flows
@@ -457,7 +463,7 @@ def build_company(
         if short > 0:
             account_balances[banks] += -(-short // len(banks))
     account_balances[ctx.ap_id - 1] = int(bills.balances.sum() - books.vendor_credits.sum())
-    account_balances[ctx.ar_id - 1] = int(invoices.balances.sum() - books.customer_credits.sum())
+    account_balances[ctx.ar_id - 1] = int(invoices.balances.sum() - customer_credits.sum())
     account_lut, account_created, account_sync = timeline.list_times(n_accounts)
     term_lut, term_created, term_sync = timeline.list_times(len(term_days))
 
@@ -508,10 +514,11 @@ def build_company(
             invoices.pay_times,
             np.zeros(n_pay, np.int32),
             invoices.pay_docs,
-            invoices.parties[invoices.pay_docs - 1],
+            pay_customers,
             invoices.pay_amounts,
             pay_accounts,
             _days(invoices.pay_times),
+            unapplied,
         ),
         "Purchase": PurchaseTable(
             ctx,

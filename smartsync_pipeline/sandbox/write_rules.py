@@ -445,22 +445,22 @@ class WritePlanner:
         elif name in PAYMENT_LINKS:
             target, _ = PAYMENT_LINKS[name]
             party = ("Vendor", "VendorRef") if name == "BillPayment" else ("Customer", "CustomerRef")
-            applied = 0
             for line in obj.get("Line") or []:
                 amount = _cents(line.get("Amount"))
-                applied += amount
                 for txn in line.get("LinkedTxn") or []:
                     out[(target, int(txn["TxnId"]), "Balance")] -= amount
-            out[(party[0], int(obj[party[1]]["value"]), "Balance")] -= applied
+            # The whole payment leaves A/P (A/R) and the party's balance: what is not applied to a line
+            # stays as the payment's unapplied credit (QBO's UnappliedAmt), as the ledger posts it.
             total = _cents(obj.get("TotalAmt"))
+            out[(party[0], int(obj[party[1]]["value"]), "Balance")] -= total
             if name == "BillPayment":
-                out[("Account", ctx.ap_id, "CurrentBalance")] -= applied
+                out[("Account", ctx.ap_id, "CurrentBalance")] -= total
                 if obj.get("PayType") == "CreditCard":
                     out[("Account", int(obj["CreditCardPayment"]["CCAccountRef"]["value"]), "CurrentBalance")] += total
                 else:
                     out[("Account", int(obj["CheckPayment"]["BankAccountRef"]["value"]), "CurrentBalance")] -= total
             else:
-                out[("Account", ctx.ar_id, "CurrentBalance")] -= applied
+                out[("Account", ctx.ar_id, "CurrentBalance")] -= total
                 out[("Account", int(obj["DepositToAccountRef"]["value"]), "CurrentBalance")] += total
         elif name == "Purchase":
             total = _cents(obj.get("TotalAmt"))

@@ -273,7 +273,7 @@ def reconcile_with_report(
     """Run ``comparison`` on ``con``; when it differs and a QBO ``client`` is given, name the QBO
     changes since the mirror's last sync that explain each difference."""
     result = comparison.run(con, realm_id, period_key)
-    if result.ok or client is None:
+    if result.ok or client is None or not result.differences:  # nothing compared: nothing to explain
         return result
     stale = _stale_report(con, realm_id, comparison, period_key)
     if stale:

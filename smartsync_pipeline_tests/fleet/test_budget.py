@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from smartsync_pipeline.entities import ENTITIES
+from smartsync_pipeline.entities.registry import QUERY_ONLY, SINGLETON
 from smartsync_pipeline.fleet.budget import (
     DAYS_PER_MONTH,
     FleetActivity,
@@ -23,7 +24,21 @@ def test_rules_come_from_the_registry_with_the_fail_window() -> None:
     rules = rules_from_registry()
     assert [r.name for r in rules] == [e.name for e in ENTITIES]
     assert all(r.window == e.freshness.fail.total_seconds() for r, e in zip(rules, ENTITIES, strict=True))
-    assert all(r.via_cdc for r in rules)  # every entity registered today is covered by CDC
+    assert all(r.warn == e.freshness.warn.total_seconds() for r, e in zip(rules, ENTITIES, strict=True))
+    # The registry's sync strategy decides: query-only entities and singletons need listings of their own.
+    outside = {r.name for r in rules if not r.via_cdc}
+    assert outside == {e.name for e in ENTITIES if e.strategy in (QUERY_ONLY, SINGLETON)}
+    assert {"TimeActivity", "TaxAgency", "TaxCode", "TaxRate", "CompanyInfo", "Preferences"} <= outside
+    assert {"Bill", "Invoice", "Account"}.isdisjoint(outside)
+
+
+def test_the_registrys_plan_counts_a_listing_per_entity_outside_cdc() -> None:
+    rules = rules_from_registry()
+    plan = plan_budget(rules, companies=1000, monthly_budget=None, activity=ACTIVITY)
+    listed = [t for t in plan.timings if not t.rule.via_cdc]
+    assert len(listed) >= 6
+    assert plan.calls_per_company_day.queries == pytest.approx(sum(DAY / t.sweep for t in listed))
+    assert plan.calls_per_company_day.queries > 0
 
 
 def test_the_out_of_window_bound_matches_the_formula_for_one_entity() -> None:
@@ -88,7 +103,24 @@ def test_a_budget_below_webhook_syncs_is_unaffordable_and_names_the_budget_neede
 def test_query_only_entities_are_priced_per_check() -> None:
     plan = plan_budget((BILL, TAX_CODE), companies=100, monthly_budget=None, activity=ACTIVITY)
     tax = plan.timing("TaxCode")
-    assert plan.calls_per_company_day.queries == pytest.approx(2 * DAY / tax.sweep)
+    assert plan.calls_per_company_day.queries == pytest.approx(DAY / tax.sweep)  # one listing per check
+
+
+def test_a_listing_follows_the_window_but_is_not_capped_at_a_day() -> None:
+    # Every webhook missed: the goal wants a sweep about every window (m close to 1).
+    activity = FleetActivity(changes_per_company_day=1000, event_syncs_per_company_day=8, webhook_miss_share=1.0)
+    often = plan_budget((BILL, TAX_CODE), companies=100, monthly_budget=None, activity=activity)
+    m = often.timing("Bill").sweep / BILL.window
+    assert 1 <= m < 1.05
+    assert often.timing("TaxCode").sweep == pytest.approx(m * TAX_CODE.window)
+    assert often.timing("TaxCode").sweep > TAX_CODE.warn  # past the warn window: the engine lists it
+    # Perfect webhooks: CDC entities get the daily safety CDC; a listing may wait longer (m = day / 30 min).
+    rare = plan_budget(
+        (BILL, TAX_CODE), companies=100, monthly_budget=None, activity=FleetActivity(webhook_miss_share=0)
+    )
+    assert rare.timing("Bill").sweep == DAY
+    assert rare.timing("TaxCode").sweep == pytest.approx(48 * DAY)
+    assert rare.calls_per_company_day.queries == pytest.approx(1 / 48)
 
 
 def test_holds_scale_with_the_window_and_never_pass_it() -> None:

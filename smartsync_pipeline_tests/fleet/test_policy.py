@@ -104,8 +104,28 @@ def test_query_only_entities_cost_their_own_calls() -> None:
     policy.add_company("B", {"Bill": -1.5 * HOUR, "TaxCode": None})  # Bill is also 3/4 of the way to a sweep
     a, b = orders(policy.tick(0.0, free_workers=1))
     assert a.reason == b.reason == "initial"
-    assert (a.cdc_entities, a.query_entities, a.planned_calls) == ((), ("TaxCode",), 2)
-    assert (b.cdc_entities, b.query_entities, b.planned_calls) == (("Bill",), ("TaxCode",), 1 + 2)
+    assert (a.cdc_entities, a.query_entities, a.planned_calls) == ((), ("TaxCode",), 1)
+    assert (b.cdc_entities, b.query_entities, b.planned_calls) == (("Bill",), ("TaxCode",), 1 + 1)
+
+
+def test_an_entity_outside_cdc_never_rides_along_since_its_listing_costs_a_call() -> None:
+    plan = fixed_plan((BILL, 2 * HOUR, 10 * MINUTE), (TAX_CODE, 24 * HOUR, 8 * HOUR))
+    policy = FleetPolicy(plan)
+    # TaxCode is 3/4 of the way to its listing, past the half-way mark at which a CDC entity rides along.
+    policy.add_company("A", {"Bill": 0.0, "TaxCode": -16 * HOUR})
+    policy.on_webhook("A", "Bill", changed_at=60.0, received_at=300.0)
+    _, [order] = run_until(policy, 0.0, HOUR)
+    assert (order.cdc_entities, order.query_entities, order.planned_calls) == (("Bill",), (), 1)
+    policy.on_sync_done("A", order.entities, covered_at=900.0, calls=1, now=960.0)
+    # Bill's sweeps (every 2 h) leave it alone; its own comes due 24 h after its last listing: 8 h.
+    t = 960.0
+    while True:
+        t, [sweep] = run_until(policy, t + MINUTE, 9 * HOUR)
+        policy.on_sync_done("A", sweep.entities, covered_at=t, calls=sweep.planned_calls, now=t + MINUTE)
+        if sweep.query_entities:
+            break
+        assert sweep.cdc_entities == ("Bill",) and sweep.planned_calls == 1
+    assert t == pytest.approx(8 * HOUR, abs=MINUTE) and sweep.query_entities == ("TaxCode",)
 
 
 def test_a_company_is_never_scheduled_twice_and_events_during_its_sync_wait_for_it() -> None:

@@ -105,23 +105,28 @@ def test_within_window_is_exactly_one_with_an_unlimited_budget_and_perfect_webho
     report = simulate(SimulationSettings(companies=2000, hours=24, seed=11, model=model))
     assert report.changes > 20_000
     assert report.within_window == 1.0 and report.changes_in_window == 1.0
-    assert report.plan.meets_goal and all(t.sweep == DAY for t in report.plan.timings)
+    assert report.plan.meets_goal and all(t.sweep == DAY for t in report.plan.timings if t.rule.via_cdc)
+    # Entities outside CDC are listed when a webhook names them, else once per 48 windows (m = day / 30 min).
+    listed = [t for t in report.plan.timings if not t.rule.via_cdc]
+    assert listed and all(t.sweep == pytest.approx(48 * t.rule.window) for t in listed)
 
 
 def test_within_window_degrades_as_webhooks_are_lost() -> None:
-    # A fixed budget that the sweeps the goal needs at higher loss would exceed.
+    # A fixed budget that pays for webhook syncs, the daily safety CDC and the listings of the entities
+    # outside CDC, but not for the sweeps the goal needs at higher loss.
     figures = []
     for lost in (0.0, 0.05, 0.2, 0.5):
         settings = SimulationSettings(
             companies=1000,
             hours=24,
             seed=7,
-            monthly_budget=250_000,
+            monthly_budget=400_000,
             model=FleetModel(webhook_lost=lost, webhook_late=0),
         )
         report = simulate(settings)
         figures.append(report.within_window)
-        assert report.fleet_calls_per_month <= 250_000
+        assert report.plan.affordable and report.plan.meets_goal == (lost == 0)
+        assert report.fleet_calls_per_month <= 400_000
     assert figures[0] == 1.0
     assert figures[0] > figures[1] > figures[2] > figures[3]
 

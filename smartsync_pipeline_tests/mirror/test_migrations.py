@@ -3,6 +3,8 @@ own version shipped, and whatever a migration writes reaches readers at the next
 
 from __future__ import annotations
 
+import hashlib
+
 import duckdb
 import pytest
 
@@ -89,6 +91,25 @@ def test_the_current_views_are_the_newest_view_migration():
     """A view changed without a migration would reach only new mirrors: the current views must be
     exactly the newest frozen version's."""
     assert views.ANALYST_VIEWS is views.V2_VIEWS
+    assert views.LINE_VIEWS is views.V4_LINE_VIEWS
+
+
+# The text each view migration shipped (sha256 over the sorted name/SQL pairs).
+SHIPPED_VIEWS = {
+    "V2_VIEWS": "ca6a0a9c814c5c931bd34df06d39ad6cea09c20767d5c5cfbc86de5e45ff9569",
+    "V4_LINE_VIEWS": "cda6cb5c43d40fc8d03e3020be833bdcce4979b44c9fdfe469b93ffe0996b3b1",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_VIEWS))
+def test_a_shipped_view_version_never_changes(name: str):
+    """Frozen versions are built by helpers (``_v4_line_view``, ``_first``, the detail list, ...): an edit
+    there would silently give new mirrors other views than the old ones under the same schema version.
+    Change views with a new V<n> dict and migration instead."""
+    text = "\n".join(f"{k}\n{v}" for k, v in sorted(getattr(views, name).items()))
+    assert hashlib.sha256(text.encode()).hexdigest() == SHIPPED_VIEWS[name], (
+        f"{name} differs from what its migration shipped: add a new version and migration instead"
+    )
 
 
 def test_a_version_3_mirror_from_before_the_whole_books_gains_line_views_and_the_new_tables(tmp_path):

@@ -166,6 +166,21 @@ def test_digest_numbers_equal_an_independent_computation(company, fresh_digest, 
     assert owed == sorted(owed, reverse=True) and len(owed) == min(5, len(vendors_owing)) > 0
 
 
+def test_ar_net_is_the_sandboxs_own_receivables_net_of_unapplied_payments(company, fresh_digest):
+    """Seeded payments that brought more than they apply leave credits: the digest's AR net subtracts
+    them, and equals the sandbox's A/R account and the sum of its customers' balances to the cent."""
+    payments = company.sandbox_objects("Payment")["active"]
+    unapplied = sum((cents(p.get("UnappliedAmt") or 0) for p in payments), D(0))
+    assert unapplied > 0 and sum(1 for p in payments if cents(p.get("UnappliedAmt") or 0) > 0) >= 2
+    assert D(fresh_digest["unapplied_payments"]) == unapplied
+    accounts = company.sandbox_objects("Account")["active"]
+    [ar_account] = [a for a in accounts if a["AccountType"] == "Accounts Receivable"]
+    customers = company.sandbox_objects("Customer")["active"]  # every customer not deleted
+    ar_net = D(fresh_digest["ar_net"])
+    assert ar_net == cents(ar_account["CurrentBalance"]) == sum((cents(c["Balance"]) for c in customers), D(0))
+    assert ar_net == D(fresh_digest["ar_open"]) - D(fresh_digest["credit_memos"]) - unapplied
+
+
 def test_runway_method_is_written_beside_the_number_with_its_figures(company, fresh_digest):
     d = fresh_digest
     method = d["runway_method"]

@@ -105,15 +105,24 @@ def test_books_are_consistent(company):
         assert cents(vendor["Balance"]) == open_by_vendor[vendor["Id"]]
 
     received = defaultdict(int)
+    unapplied = defaultdict(int)
     for payment in customer_payments.values():
+        applied = 0
         for line in payment["Line"]:
             received[line["LinkedTxn"][0]["TxnId"]] += cents(line["Amount"])
+            applied += cents(line["Amount"])
+        assert cents(payment["UnappliedAmt"]) == cents(payment["TotalAmt"]) - applied >= 0
+        unapplied[payment["CustomerRef"]["value"]] += cents(payment["UnappliedAmt"])
+    # Some payments brought more than they apply, for a few customers (deterministic for the seed).
+    assert 0 < sum(1 for p in customer_payments.values() if p["UnappliedAmt"]) < len(customer_payments) / 4
     open_by_customer = defaultdict(int)
     for invoice in invoices.values():
         assert cents(invoice["Balance"]) == cents(invoice["TotalAmt"]) - received[invoice["Id"]]
         open_by_customer[invoice["CustomerRef"]["value"]] += cents(invoice["Balance"])
     for credit in credit_memos.values():
         open_by_customer[credit["CustomerRef"]["value"]] -= cents(credit["Balance"])
+    for customer_id, amount in unapplied.items():  # an unapplied payment is a credit the customer holds
+        open_by_customer[customer_id] -= amount
     for customer in customers.values():
         assert cents(customer["Balance"]) == open_by_customer[customer["Id"]]
 
@@ -124,7 +133,7 @@ def test_books_are_consistent(company):
     )
     assert cents(ar["CurrentBalance"]) == sum(cents(i["Balance"]) for i in invoices.values()) - sum(
         cents(c["Balance"]) for c in credit_memos.values()
-    )
+    ) - sum(unapplied.values())
     banks = [a for a in accounts.values() if a["AccountType"] == "Bank"]
     assert 3 <= len(banks) <= 4 and all(a["CurrentBalance"] > 0 for a in banks)
 

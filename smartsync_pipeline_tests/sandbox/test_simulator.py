@@ -86,11 +86,16 @@ def test_books_stay_consistent_after_activity(sandbox_factory):
     for vendor in dump["Vendor"]:
         assert cents(vendor["Balance"]) == open_by_vendor[vendor["Id"]], vendor["Id"]
     received = defaultdict(int)
+    open_by_customer = defaultdict(int)
     for payment in dump["Payment"]:
+        applied = 0
         for line in payment["Line"]:
+            applied += cents(line["Amount"])
             for txn in line["LinkedTxn"]:
                 received[txn["TxnId"]] += cents(line["Amount"])
-    open_by_customer = defaultdict(int)
+        # What a payment does not apply is a credit the customer holds (a voided one holds none).
+        assert cents(payment.get("UnappliedAmt") or 0) == cents(payment["TotalAmt"]) - applied, payment["Id"]
+        open_by_customer[payment["CustomerRef"]["value"]] -= cents(payment["TotalAmt"]) - applied
     for invoice in dump["Invoice"]:
         assert cents(invoice["Balance"]) == cents(invoice["TotalAmt"]) - received[invoice["Id"]], invoice["Id"]
         open_by_customer[invoice["CustomerRef"]["value"]] += cents(invoice["Balance"])

@@ -207,7 +207,8 @@ def test_void_invoice_and_void_payment(api):
     response = api.write("Payment", {"Id": payment["Id"], "SyncToken": payment["SyncToken"]}, "void")
     assert response.status_code == 200
     assert response.json()["Payment"]["TotalAmt"] == 0
-    assert api.read("Invoice", paid_id)["Balance"] == pytest.approx(paid["Balance"] + payment["TotalAmt"])
+    applied = payment["Line"][0]["Amount"]
+    assert api.read("Invoice", paid_id)["Balance"] == pytest.approx(paid["Balance"] + applied)
     assert api.read("Account", deposit["Id"])["CurrentBalance"] == pytest.approx(
         deposit["CurrentBalance"] - payment["TotalAmt"]
     )
@@ -215,6 +216,39 @@ def test_void_invoice_and_void_payment(api):
     bill = open_unpaid_bill(api)
     _, error = fault_of(api.write("Bill", {"Id": bill["Id"], "SyncToken": bill["SyncToken"]}, "void"))
     assert "cannot be voided" in error["Detail"]
+
+
+def test_a_partly_unapplied_payment_credits_the_customer_and_ar_with_all_of_it(api):
+    """QBO keeps what a payment does not apply as its UnappliedAmt: the whole payment leaves the
+    customer's balance and A/R (the ledger posts it so), the invoice only what its line applies."""
+    seeded = api.rows("SELECT * FROM Payment WHERE UnappliedAmt > '0' MAXRESULTS 1000", "Payment")
+    assert seeded  # the seed leaves some payments partly unapplied
+    payment = seeded[0]
+    applied = payment["Line"][0]["Amount"]
+    assert payment["UnappliedAmt"] == pytest.approx(payment["TotalAmt"] - applied) and payment["UnappliedAmt"] > 0
+    customer_id, paid_id = payment["CustomerRef"]["value"], payment["Line"][0]["LinkedTxn"][0]["TxnId"]
+    customer, paid, ar = api.read("Customer", customer_id), api.read("Invoice", paid_id), api.read("Account", "5")
+    assert ar["AccountType"] == "Accounts Receivable"
+    response = api.write("Payment", {"Id": payment["Id"], "SyncToken": payment["SyncToken"]}, "void")
+    assert response.status_code == 200, response.text
+    assert response.json()["Payment"]["UnappliedAmt"] == 0
+    assert api.read("Customer", customer_id)["Balance"] == pytest.approx(customer["Balance"] + payment["TotalAmt"])
+    assert api.read("Account", "5")["CurrentBalance"] == pytest.approx(ar["CurrentBalance"] + payment["TotalAmt"])
+    assert api.read("Invoice", paid_id)["Balance"] == pytest.approx(paid["Balance"] + applied)
+
+    # Paying 40.00 against 25.00 of an open invoice leaves 15.00 unapplied.
+    invoices = api.rows("SELECT * FROM Invoice WHERE Balance > '30' ORDERBY Id DESC MAXRESULTS 1000", "Invoice")
+    invoice = invoices[0]
+    customer = api.read("Customer", invoice["CustomerRef"]["value"])
+    ar = api.read("Account", "5")
+    body = {"CustomerRef": {"value": customer["Id"]}, "TotalAmt": 40, "DepositToAccountRef": {"value": "1"},
+            "Line": [{"Amount": 25, "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}]}  # fmt: skip
+    response = api.write("Payment", body)
+    assert response.status_code == 200, response.text
+    assert response.json()["Payment"]["UnappliedAmt"] == 15
+    assert api.read("Customer", customer["Id"])["Balance"] == pytest.approx(customer["Balance"] - 40)
+    assert api.read("Account", "5")["CurrentBalance"] == pytest.approx(ar["CurrentBalance"] - 40)
+    assert api.read("Invoice", invoice["Id"])["Balance"] == pytest.approx(invoice["Balance"] - 25)
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,8 @@
 One check per ``sync.report_reconciliation.COMPARISONS`` entry, attached to the report it compares
 with and partitioned like it (the company, or the company and month), so it runs in the same run
 that materializes the report: AP aging vs AgedPayables, AR aging vs AgedReceivables, cash vs the
-BalanceSheet's bank accounts, net income of the month vs ProfitAndLoss. It reads the company's newest
+BalanceSheet's bank accounts (a closed month's too: the mirrored transactions dated after its end are
+taken back out of today's balances), net income of the month vs ProfitAndLoss. It reads the company's newest
 published snapshot (entities and the stored report together). A failure's description is the
 difference table; each difference names the documents that explain it: the ones QBO changed after
 the mirror's last sync (severity WARN: a sync fixes the lag), else the mirror's own documents behind
@@ -17,7 +18,6 @@ from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
-import duckdb
 
 from smartsync_pipeline.defs.assets.reports import REPORT_KEYS, monthly_by_realm, partition_scope
 from smartsync_pipeline.defs.partitions import realms
@@ -75,24 +75,9 @@ def fitted_description(result: Reconciliation, limit: int = 4000) -> str:
 
 def severity_of(result: Reconciliation) -> dg.AssetCheckSeverity:
     """WARN when every difference is a lag (QBO changed after the mirror's last sync, or the stored report
-    is older than it), else ERROR."""
-    lag = bool(result.differences) and all(is_lag(d) for d in result.differences)
+    is older than it) or there was nothing to compare, else ERROR."""
+    lag = all(is_lag(d) for d in result.differences)  # True for no difference
     return dg.AssetCheckSeverity.WARN if lag else dg.AssetCheckSeverity.ERROR
-
-
-def closed_balance_month(con: duckdb.DuckDBPyConnection, realm_id: str, comparison: Comparison,
-                         period_key: str | None) -> bool:  # fmt: skip
-    """The mirror keeps today's bank balances, not month-end ones: a BalanceSheet as of a day before
-    the one it was fetched on has nothing in the mirror to equal (those months are compared through
-    ProfitAndLoss)."""
-    if comparison.report != "BalanceSheet" or period_key is None:
-        return False
-    row = con.execute(
-        "SELECT period_end < CAST(fetched_at AS DATE) FROM report_run WHERE realm_id = ? AND report = ? "
-        "AND period_key = ? ORDER BY run_seq DESC LIMIT 1",
-        [realm_id, comparison.report, period_key],
-    ).fetchone()
-    return bool(row and row[0])
 
 
 def _partitioned_check(**kwargs: Any) -> Callable[..., dg.AssetChecksDefinition]:
@@ -127,14 +112,6 @@ def _report_check(comparison: Comparison) -> dg.AssetChecksDefinition:
         client = None
         try:
             with reader.cursor(realm_id=realm_id) as (con, _):
-                if closed_balance_month(con, realm_id, comparison, period_key):
-                    return dg.AssetCheckResult(
-                        passed=True,
-                        description=f"{period_key} is a closed month: the mirror holds today's bank balances, so "
-                        "only the current month's BalanceSheet is compared with them (closed months are "
-                        "compared through the ProfitAndLoss check)",
-                        metadata={"realm_id": realm_id, "figures_compared": dg.MetadataValue.int(0)},
-                    )
                 try:
                     client = mirror_sync.engine().client(realm_id)
                 except Exception as exc:  # e.g. disconnected: the comparison stands without explanations
