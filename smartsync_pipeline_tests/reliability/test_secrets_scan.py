@@ -29,6 +29,8 @@ from smartsync_pipeline.entities import ENTITIES
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.inbox.store import WebhookInbox
 from smartsync_pipeline.mirror.database import MirrorDatabase
+from smartsync_pipeline.qbo.client import QBOClient
+from smartsync_pipeline.qbo.credentials import CompanyStore
 from smartsync_pipeline.qbo.errors import QBOError
 from smartsync_pipeline.sandbox.process import SandboxProcess
 from smartsync_pipeline.smart.reader import SmartReader
@@ -122,10 +124,17 @@ def test_no_secret_is_written_or_said_anywhere(tmp_path: Path, caplog: pytest.Lo
         sandbox.control("revoke", {})
         engine = SyncEngine(home)
         said.append(("in-process sync report", json.dumps(engine.sync().as_dict())))
+
+        # The same client as the engine's, with short backoffs: the texts built after retries ran out
+        # are what is scanned, the default waits between the attempts (~8 s) prove nothing here.
+        def quick_retries(realm_id: str) -> QBOClient:
+            store = CompanyStore(home)
+            return QBOClient(store.load(realm_id), store.tokens(realm_id), home=home, backoff_base=0.01)
+
         for faults in ({"fail_next": [{"status": 500, "count": 8}]}, {"fail_next": [{"status": 401, "count": 3}]}):
             sandbox.control("faults", faults)
             with pytest.raises(QBOError) as failed:
-                SyncEngine(home).sync(mode="full")
+                SyncEngine(home, client_factory=quick_retries).sync(mode="full")
             said.append(("exception", f"{failed.value} {failed.value!r} {failed.value.args!r}"))
             sandbox.control("faults", {"reset": True})
 

@@ -22,6 +22,11 @@ from smartsync_pipeline.mirror import change_log
 from smartsync_pipeline.mirror.database import MirrorDatabase
 from smartsync_pipeline.mirror.snapshots import SnapshotStore
 
+# Kills per run of the SIGKILL test. The seeded kill points of the first two fall in the middle of the
+# sync (before its commit) and near its end (the commit and the publish): the default suite runs those;
+# SMARTSYNC_DURABILITY_KILLS=6 adds kills at start-up and further points in between.
+KILLS = int(os.environ.get("SMARTSYNC_DURABILITY_KILLS", "2"))
+
 
 def content_digest(home: Home) -> str:
     """What a sync must change atomically: every mirror row's version and the logged changes."""
@@ -87,7 +92,7 @@ def test_sigkill_at_random_points_leaves_no_partial_state(connected_company, tmp
 
     rng = random.Random(1234)
     outcomes = []
-    for attempt in range(4):
+    for attempt in range(KILLS):
         copy_state(before_dir, shard)
         assert content_digest(home) == before
         proc = run_sync(home, "--full")
