@@ -144,15 +144,19 @@ class FullListings:
         items = self.client.page(
             spec.name, start, page_size=self.page_size, include_inactive=True if spec.name_list else None
         )
-        if items:
+        count = len(items)
+        if count:
             path = listing.directory / f"page-{start:010d}.parquet"
-            pq.write_table(stage(items, first_seq=start - 1), path)
+            table = stage(items, first_seq=start - 1)
+            del items  # the decoded page is the bulk of a page's memory: gone before the file is written
+            pq.write_table(table, path)
+            del table
         more = False
         with self._lock:
-            if items:
+            if count:
                 listing.files[start] = path
-                listing.fetched += len(items)
-            if start == listing.last_start and len(items) == self.page_size:
+                listing.fetched += count
+            if start == listing.last_start and count == self.page_size:
                 listing.last_start += self.page_size  # the company grew since the count: keep going
                 listing.pending += 1
                 more = True
