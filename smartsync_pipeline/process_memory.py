@@ -1,7 +1,7 @@
 """Keeping a backfilling process's memory flat while many threads decode pages at once.
 
-A full listing decodes up to 10 pages at a time on pool threads. Two allocators then keep far more
-than they use: glibc gives each new thread its own malloc arena (up to 8 per core) and each arena
+A full listing decodes several pages at a time on pool threads (sync/full_listings.py). Two
+allocators then keep far more than they use: glibc gives each new thread its own malloc arena (up to 8 per core) and each arena
 keeps its high-water mark, and pyarrow's default mimalloc pool keeps per-thread heaps. On a `medium`
 backfill that was ~140 MB of peak RSS for nothing (bench/bench_backfill.py). Both are process-wide
 settings that only work when made before the first thread and the first Arrow allocation, so the

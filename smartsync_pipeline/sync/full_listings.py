@@ -1,9 +1,9 @@
-"""Full listings of many entities at once: every page in flight that QBO's limits allow.
+"""Full listings of many entities at once: several pages in flight, within QBO's limits.
 
 A first sync pages every object of every entity. Paged one after another, a backfill spends its time
 waiting for QBO (hundreds of milliseconds a page on the real service) while QBO would take 10
-requests at once and 500 a minute. Here one pool of ``workers`` threads (QBO's 10 per company by
-default; the client's limiter keeps both limits) fetches:
+requests at once and 500 a minute. Here one pool of ``workers`` threads (the engine's
+``page_workers``, 6 by default; the client's limiter keeps both of QBO's limits) fetches:
 
 1. the COUNT of every entity, then
 2. every page the count promises, as independent STARTPOSITION requests, each written straight to its
@@ -12,8 +12,9 @@ default; the client's limiter keeps both limits) fetches:
 
 Tasks run in submission order, so entities finish roughly in registry order and the engine applies
 each one while later ones are still being fetched (ARCHITECTURE.md, "Backfill"). Objects that slip
-between pages while others are deleted are caught like before: the engine asks QBO for ids a listing
-missed before calling them deleted.
+between pages while others are deleted are caught like before when the mirror holds them: the engine
+asks QBO for ids a listing missed before calling them deleted. (A first sync has no ids to miss: an
+object that slips while another is deleted mid-listing arrives with the next full reconciliation.)
 """
 
 from __future__ import annotations
