@@ -1,12 +1,13 @@
 """Keeping a backfilling process's memory flat while many threads decode pages at once.
 
-A full listing decodes up to 10 pages at a time on pool threads. Two allocators then keep far more
-than they use: glibc gives each new thread its own malloc arena (up to 8 per core) and each arena
-keeps its high-water mark, and pyarrow's default mimalloc pool keeps per-thread heaps. On a `medium`
-backfill that was ~140 MB of peak RSS for nothing (bench/bench_backfill.py). Both are process-wide
-settings that only work when made before the first thread and the first Arrow allocation, so the
-package applies them when it is imported (``smartsync_pipeline/__init__.py``). Neither changes any
-result; ``ARROW_DEFAULT_MEMORY_POOL`` set by the user wins.
+A full listing decodes several pages at a time on pool threads (sync/full_listings.py). Two
+allocators then keep far more than they use: glibc gives each new thread its own malloc arena (up to
+8 per core) and each arena keeps its high-water mark, and pyarrow's default mimalloc pool keeps per-
+thread heaps. On a `medium` backfill that was ~140 MB of peak RSS for nothing
+(bench/bench_backfill.py). Both are process-wide settings that only work when made before the first
+thread and the first Arrow allocation, so the package applies them when it is imported
+(``smartsync_pipeline/__init__.py``). Neither changes any result; ``ARROW_DEFAULT_MEMORY_POOL`` set
+by the user wins.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""Full listings of many entities at once: every page in flight that QBO's limits allow.
+"""Full listings of many entities at once: several pages in flight, within QBO's limits.
 
 A first sync pages every object of every entity. Paged one after another, a backfill spends its time
 waiting for QBO (hundreds of milliseconds a page on the real service) while QBO would take 10
-requests at once and 500 a minute. Here one pool of ``workers`` threads (QBO's 10 per company by
-default; the client's limiter keeps both limits) fetches:
+requests at once and 500 a minute. Here one pool of ``workers`` threads (the engine's
+``page_workers``, 6 by default; the client's limiter keeps both of QBO's limits) fetches:
 
 1. the COUNT of every entity, then
 2. every page the count promises, as independent STARTPOSITION requests, each written straight to its
@@ -12,8 +12,9 @@ default; the client's limiter keeps both limits) fetches:
 
 Tasks run in submission order, so entities finish roughly in registry order and the engine applies
 each one while later ones are still being fetched (ARCHITECTURE.md, "Backfill"). Objects that slip
-between pages while others are deleted are caught like before: the engine asks QBO for ids a listing
-missed before calling them deleted.
+between pages while others are deleted are caught like before when the mirror holds them: the engine
+asks QBO for ids a listing missed before calling them deleted. (A first sync has no ids to miss: an
+object that slips while another is deleted mid-listing arrives with the next full reconciliation.)
 """
 
 from __future__ import annotations
@@ -144,15 +145,19 @@ class FullListings:
         items = self.client.page(
             spec.name, start, page_size=self.page_size, include_inactive=True if spec.name_list else None
         )
-        if items:
+        count = len(items)
+        if count:
             path = listing.directory / f"page-{start:010d}.parquet"
-            pq.write_table(stage(items, first_seq=start - 1), path)
+            table = stage(items, first_seq=start - 1)
+            del items  # the decoded page is the bulk of a page's memory: gone before the file is written
+            pq.write_table(table, path)
+            del table
         more = False
         with self._lock:
-            if items:
+            if count:
                 listing.files[start] = path
-                listing.fetched += len(items)
-            if start == listing.last_start and len(items) == self.page_size:
+                listing.fetched += count
+            if start == listing.last_start and count == self.page_size:
                 listing.last_start += self.page_size  # the company grew since the count: keep going
                 listing.pending += 1
                 more = True

@@ -15,6 +15,8 @@ from smartsync_pipeline.mirror.database import MirrorDatabase
 from smartsync_pipeline.qbo.client import QBOClient
 from smartsync_pipeline.qbo.credentials import CompanyStore
 from smartsync_pipeline.qbo.errors import QBOError, ReauthorizationRequired
+from smartsync_pipeline.sync.engine import DEFAULT_PAGE_WORKERS
+from smartsync_pipeline.sync.errors import SyncError
 from smartsync_pipeline_tests.conftest import ConnectedCompany
 from smartsync_pipeline_tests.mirror_equality import mirror_differences
 
@@ -43,7 +45,7 @@ def test_pages_are_fetched_concurrently_within_qbos_limits(connected_company: Co
     report = company.engine(page_size=PAGE).sync()
     seen = company.sandbox.control("stats", method="GET")
 
-    assert 2 <= seen["max_concurrent_seen"] <= 10, seen["max_concurrent_seen"]
+    assert 2 <= seen["max_concurrent_seen"] <= DEFAULT_PAGE_WORKERS, seen["max_concurrent_seen"]
     assert seen["throttled_429"] == 0
     # One COUNT per entity plus ceil((n + 1) / PAGE) pages each: no page asked twice.
     expected_pages = sum(e.fetched // PAGE + 1 for e in report.entities.values())
@@ -156,3 +158,19 @@ def test_a_refused_refresh_token_is_asked_and_logged_once_not_per_page_thread(
     refused = [r for r in caplog.records if "reconnection required" in r.getMessage()]
     assert len(refused) == 1, [r.getMessage() for r in refused]
     assert company.sandbox.control("stats", method="GET")["token_refreshes"]["failed"] == 1
+
+
+def test_page_workers_come_from_the_environment_within_qbos_limit(
+    connected_company: ConnectedCompany, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    company = connected_company
+    for bad in ("0", "11", "many"):
+        monkeypatch.setenv("SMARTSYNC_PAGE_WORKERS", bad)
+        with pytest.raises(SyncError, match="SMARTSYNC_PAGE_WORKERS must be a whole number from 1 to 10"):
+            company.engine()
+    monkeypatch.setenv("SMARTSYNC_PAGE_WORKERS", "3")
+    company.sandbox.control("faults", {"latency_ms": 40})
+    company.sandbox.control("stats", {})
+    company.engine(page_size=PAGE).sync()
+    assert 2 <= company.sandbox.control("stats", method="GET")["max_concurrent_seen"] <= 3
+    assert mirror_differences(company) == {}
