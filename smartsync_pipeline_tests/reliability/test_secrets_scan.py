@@ -126,13 +126,15 @@ def test_no_secret_is_written_or_said_anywhere(tmp_path: Path, caplog: pytest.Lo
         said.append(("in-process sync report", json.dumps(engine.sync().as_dict())))
 
         # The same client as the engine's, with short backoffs: the texts built after retries ran out
-        # are what is scanned, the default waits between the attempts (~8 s) prove nothing here.
+        # are what is scanned, the default waits between the attempts (~8 s) prove nothing here. Every
+        # request fails until the faults are reset: a full listing pages concurrently, so a few
+        # failures would be spread over several requests that each retry once and succeed.
         def quick_retries(realm_id: str) -> QBOClient:
             store = CompanyStore(home)
             return QBOClient(store.load(realm_id), store.tokens(realm_id), home=home, backoff_base=0.01)
 
-        for faults in ({"fail_next": [{"status": 500, "count": 8}]}, {"fail_next": [{"status": 401, "count": 3}]}):
-            sandbox.control("faults", faults)
+        for status in (500, 401):
+            sandbox.control("faults", {"fail_next": [{"status": status, "count": 1000}]})
             with pytest.raises(QBOError) as failed:
                 SyncEngine(home, client_factory=quick_retries).sync(mode="full")
             said.append(("exception", f"{failed.value} {failed.value!r} {failed.value.args!r}"))
