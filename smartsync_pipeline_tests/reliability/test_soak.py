@@ -21,7 +21,7 @@ def _report(result: SoakResult) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.slow
+@pytest.mark.soak  # soaks stay out of the default suite (15 minutes on 2 cores); `make soak` runs it
 def test_short_chaos_soak_loses_nothing(tmp_path: Path) -> None:
     result = run_soak(SoakConfig.short(), tmp_path / "soak")
     print(_report(result))
