@@ -13,7 +13,6 @@ by the user wins.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
@@ -25,11 +24,8 @@ def keep_thread_memory_flat() -> None:
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     if "MALLOC_ARENA_MAX" in os.environ:
         return  # glibc read it at start-up
-    libc_name = ctypes.util.find_library("c")
-    if not libc_name:
-        return
     try:
-        libc = ctypes.CDLL(libc_name)
+        libc = ctypes.CDLL(None)  # the C library this process already runs on: no search, no subprocess
     except OSError:
         return
     if hasattr(libc, "mallopt"):  # glibc; other C libraries keep their own policy

@@ -196,7 +196,6 @@ class _FullSource:
 
     def __init__(self, client: Any, realm_id: str, pages: FullListings, names: list[str]) -> None:
         self.client, self.realm_id, self.pages, self.names = client, realm_id, pages, set(names)
-        self.done: dict[str, FullFetch] = {}
         self._resolved: dict[str, tuple[FullFetch, list[str], list[dict]]] = {}
 
     def resolve(
@@ -210,8 +209,12 @@ class _FullSource:
             candidates = _delete_candidates(con, self.realm_id, spec, fetch)
             missing, rescued = confirm_missing(self.client, spec, candidates) if candidates else ([], [])
             self._resolved[name] = (fetch, missing, rescued)
-            self.done[name] = fetch
         return self._resolved[name]
+
+    @property
+    def done(self) -> dict[str, FullFetch]:
+        """The listings resolved so far (what ``_record`` reports as full)."""
+        return {name: resolved[0] for name, resolved in self._resolved.items()}
 
 
 def _delete_candidates(con: duckdb.DuckDBPyConnection, realm_id: str, spec: EntitySpec, fetch: FullFetch) -> list[str]:
