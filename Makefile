@@ -30,7 +30,7 @@ test: venv
 	$(BIN)/pytest
 
 soak: venv $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/pytest -m soak -p no:cacheprovider -s
+	$(BIN)/pytest -m soak -p no:cacheprovider -s -n 0
 
 ui: venv $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/smartsync ui

@@ -39,6 +39,25 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[variable] = str(path)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test needs a node id of its own: pytest-xdist schedules and reports by node id, so items
+    sharing one would run and count once (schemathesis puts each API operation only in the item's
+    ``name``). Such items get their name as id; a collection that still repeats an id is refused."""
+    for item in items:
+        last = item.nodeid.rpartition("::")[2]
+        if item.name.endswith("]") and "[" in item.name and "[" not in last:
+            params = item.name[item.name.index("[") + 1 : -1]
+            node_id = getattr(item, "_id", None)
+            if hasattr(node_id, "with_params"):  # pytest 9 keeps the id structured
+                item._id = node_id.with_params(params)
+            else:
+                item._nodeid = f"{item.nodeid}[{params}]"
+    seen: set[str] = set()
+    repeated = sorted({item.nodeid for item in items if item.nodeid in seen or seen.add(item.nodeid)})
+    if repeated:
+        raise pytest.UsageError(f"tests share node ids (xdist would run them once): {repeated[:5]}")
+
+
 @pytest.fixture(autouse=True)
 def _no_ambient_dagster_instance(monkeypatch: pytest.MonkeyPatch) -> None:
     """A test runs without a Dagster instance unless it sets its own DAGSTER_HOME (connecting a company
