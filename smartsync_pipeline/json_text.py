@@ -14,22 +14,40 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 import orjson
 
-# Where orjson's spelling of a float may differ from Python's repr (see the module docstring).
-# A match inside a string value only costs the slower path.
-_MAY_DIFFER = re.compile(rb"0\.0000|\de-")
-# orjson reads integers past 64 bits as floats; the standard library keeps them exact.
-_LONG_INTEGER = re.compile(rb"\d{19}")
+# The checks below scan every page and every object of a backfill, so they use bytes methods (C loops)
+# rather than regular expressions (which cost more than decoding the JSON itself).
+# Digits to "0", everything else to " ": a run of 19 zeros is an integer orjson may not read exactly.
+_DIGITS_ONLY = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_LONG_INTEGER = b"0" * 19
+
+
+def _has_long_integer(raw: bytes) -> bool:
+    """orjson reads integers past 64 bits as floats; the standard library keeps them exact. (A long
+    digit run inside a string value only costs the slower path.)"""
+    return _LONG_INTEGER in raw.translate(_DIGITS_ONLY)
+
+
+def _may_differ(text: bytes) -> bool:
+    """Where orjson's spelling of a float may differ from Python's repr (see the module docstring):
+    ``0.0000`` or a digit followed by ``e-``. A match inside a string value only costs the slower path."""
+    if b"0.0000" in text:
+        return True
+    at = text.find(b"e-", 1)
+    while at != -1:
+        if 48 <= text[at - 1] <= 57:
+            return True
+        at = text.find(b"e-", at + 1)
+    return False
 
 
 def decode(content: bytes | str) -> Any:
     """Parse JSON text (raises ``ValueError`` on bad input, like ``json.loads``)."""
     raw = content.encode() if isinstance(content, str) else content
-    if _LONG_INTEGER.search(raw):
+    if _has_long_integer(raw):
         return json.loads(raw)
     try:
         return orjson.loads(raw)
@@ -44,7 +62,7 @@ def canonical_json(obj: Any) -> str:
         text = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
     except (TypeError, orjson.JSONEncodeError):
         return _stdlib(obj)
-    if _MAY_DIFFER.search(text) or (b"null" in text and _has_non_finite(obj)):
+    if _may_differ(text) or (b"null" in text and _has_non_finite(obj)):
         return _stdlib(obj)
     return text.decode()
 

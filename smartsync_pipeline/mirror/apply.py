@@ -61,29 +61,30 @@ class InvalidObjectError(ValueError):
 def stage(objects: Iterable[dict[str, Any]], *, deleted: bool = False, first_seq: int = 0) -> pa.Table:
     """Objects and CDC delete stubs as one staging table. When an Id appears twice (page shifts,
     created-then-deleted inside one CDC window) the newest version wins; a delete beats an active
-    copy of the same moment."""
-    best: dict[str, tuple[tuple, dict[str, Any]]] = {}
+    copy of the same moment. (A backfill stages every object: versions are only ranked for repeated Ids.)"""
+    best: dict[str, dict[str, Any]] = {}
     for obj in objects:
         if not isinstance(obj, dict) or not isinstance(obj.get("Id"), str | int) or obj.get("Id") in ("", None):
             raise InvalidObjectError(f"QBO object without an Id: {str(obj)[:120]}")
         qid = str(obj["Id"])
-        rank = _version_rank(obj, deleted)
         prev = best.get(qid)
-        if prev is None or rank >= prev[0]:
-            best[qid] = (rank, obj)
-    rows: dict[str, list[Any]] = {name: [] for name in STAGING_SCHEMA.names}
-    for qid, (_, obj) in best.items():
-        meta = obj.get("MetaData") if isinstance(obj.get("MetaData"), dict) else {}
-        token = obj.get("SyncToken")
-        rows["seq"].append(first_seq + len(rows["id"]))
-        rows["id"].append(qid)
-        rows["id_key"].append(id_key(qid))
-        rows["sync_token"].append(None if token is None else str(token))
-        rows["raw"].append(canonical_json(obj))
-        rows["is_deleted"].append(deleted or obj.get("status") == "Deleted")
-        rows["last_updated"].append(_str_or_none(meta.get("LastUpdatedTime")))
-        rows["created"].append(_str_or_none(meta.get("CreateTime")))
-    return pa.Table.from_pydict(rows, schema=STAGING_SCHEMA)
+        if prev is None or _version_rank(obj, deleted) >= _version_rank(prev, deleted):
+            best[qid] = obj
+    ids = list(best)
+    kept = list(best.values())
+    metas = [m if isinstance(m := obj.get("MetaData"), dict) else {} for obj in kept]
+    tokens = [obj.get("SyncToken") for obj in kept]
+    columns = {
+        "seq": range(first_seq, first_seq + len(ids)),
+        "id": ids,
+        "id_key": [id_key(qid) for qid in ids],
+        "sync_token": [None if t is None else str(t) for t in tokens],
+        "raw": [canonical_json(obj) for obj in kept],
+        "is_deleted": [deleted or obj.get("status") == "Deleted" for obj in kept],
+        "last_updated": [_str_or_none(m.get("LastUpdatedTime")) for m in metas],
+        "created": [_str_or_none(m.get("CreateTime")) for m in metas],
+    }
+    return pa.Table.from_pydict(columns, schema=STAGING_SCHEMA)
 
 
 def _version_rank(obj: dict[str, Any], deleted: bool) -> tuple:

@@ -115,10 +115,10 @@ class ChangeLogAppender:
 
     def append(self, changes_sql: str, params: Sequence[Any]) -> int:
         """Append the rows of ``changes_sql``: a SELECT yielding every content field except
-        ``change_id``, plus ``ord`` numbering the rows 1..n in the order they are logged. Two passes over
-        the same query: DuckDB hashes each row's content, Python chains the hashes, then the rows are
-        inserted with them. No window runs over the JSON columns, so memory stays flat for a million
-        rows. Returns the number of rows appended."""
+        ``change_id``, plus ``ord`` numbering the rows 1..n in the order they are logged. The rows are
+        computed once into a temporary table; DuckDB hashes each row's content, Python chains the
+        hashes, then the rows are inserted with them. No window runs over the JSON columns, and one call
+        holds one apply's rows (a bounded unit of a backfill). Returns the number of rows appended."""
         started = time.perf_counter()
         try:
             return self._append(changes_sql, params)
@@ -128,10 +128,22 @@ class ChangeLogAppender:
     def _append(self, changes_sql: str, params: Sequence[Any]) -> int:
         base = self.next_id - 1
         fields = ", ".join(CONTENT_FIELDS[1:])
-        numbered = f"SELECT {base} + ord AS change_id, {fields} FROM ({changes_sql}) AS c"
+        # The change rows are computed once (joins, JSON from the staged pages) into a temporary table:
+        # DuckDB hashes each row's content there, Python chains the hashes, and the rows are appended from
+        # it with them. One apply's rows at a time (a bounded unit of a backfill), spilled if need be.
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE pending_changes AS "
+            f"SELECT {base} + ord AS change_id, {fields} FROM ({changes_sql}) AS c",
+            list(params),
+        )
+        try:
+            return self._chain_and_insert()
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS pending_changes")
+
+    def _chain_and_insert(self) -> int:
         rel = self.con.sql(
-            f"SELECT change_id, sha256({canonical_sql()}) AS content FROM ({numbered}) ORDER BY change_id",
-            params=list(params),
+            f"SELECT change_id, sha256({canonical_sql()}) AS content FROM pending_changes ORDER BY change_id"
         )
         batches: list[pa.RecordBatch] = []
         prev = self.prev_hash
@@ -162,9 +174,8 @@ class ChangeLogAppender:
                 f"""
                 INSERT INTO change_log ({", ".join(COLUMNS)})
                 SELECT n.change_id, {", ".join("n." + f for f in CONTENT_FIELDS[1:])}, h.prev_hash, h.row_hash
-                FROM ({numbered}) AS n JOIN chained_hashes h USING (change_id)
-                """,
-                list(params),
+                FROM pending_changes AS n JOIN chained_hashes h USING (change_id)
+                """
             )
         finally:
             self.con.unregister("chained_hashes")

@@ -27,8 +27,8 @@ CREATE TABLE IF NOT EXISTS change_log (
     sync_token_before VARCHAR,
     sync_token_after VARCHAR,
     changed_fields VARCHAR[],            -- top-level QBO fields that differ (updates)
-    before_json JSON,
-    after_json JSON,
+    before_json JSON USING COMPRESSION zstd,
+    after_json JSON USING COMPRESSION zstd,
     qbo_last_updated TIMESTAMPTZ,
     recorded_at TIMESTAMPTZ NOT NULL,
     trigger VARCHAR NOT NULL,            -- schedule | sensor | on_demand | backfill | webhook | manual

@@ -31,7 +31,7 @@ KEY_COLUMNS = (
 TRAILING_COLUMNS = (
     ("created_time", "TIMESTAMPTZ"),
     ("last_updated_time", "TIMESTAMPTZ"),
-    ("raw", "JSON"),  # the full QBO object: fields we do not type survive here
+    ("raw", "JSON USING COMPRESSION zstd"),  # the full QBO object: fields we do not type survive here
     ("is_deleted", "BOOLEAN NOT NULL DEFAULT false"),
     ("deleted_at", "TIMESTAMPTZ"),
     ("synced_at", "TIMESTAMPTZ NOT NULL"),

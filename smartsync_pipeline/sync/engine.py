@@ -50,6 +50,7 @@ from smartsync_pipeline.mirror.apply import (
 from smartsync_pipeline.mirror.database import FileKey, MirrorDatabase
 from smartsync_pipeline.mirror.schema import record_data_version
 from smartsync_pipeline.mirror.snapshots import SnapshotStore, content_key, mirror_tables, read_state_rows
+from smartsync_pipeline.mirror.sql import fetch_one
 from smartsync_pipeline.mirror.sync_state import EntityState, load_state, record_sync
 from smartsync_pipeline.qbo.client import QBOClient
 from smartsync_pipeline.qbo.credentials import CompanyStore
@@ -219,6 +220,8 @@ class _FullSource:
 
 def _delete_candidates(con: duckdb.DuckDBPyConnection, realm_id: str, spec: EntitySpec, fetch: FullFetch) -> list[str]:
     """Active mirror ids that a full listing did not return (set difference inside DuckDB)."""
+    if fetch_one(con, f"SELECT 1 FROM {spec.table} WHERE realm_id = ? AND NOT is_deleted LIMIT 1", [realm_id]) is None:
+        return []  # nothing to lose (a first sync): the listing's files need not be read
     if fetch.files:
         rows = con.execute(
             f"SELECT id FROM {spec.table} m WHERE realm_id = ? AND NOT is_deleted "

@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from smartsync_pipeline.entities import EntitySpec
+from smartsync_pipeline.garbage_collection import fewer_collections
 from smartsync_pipeline.mirror.apply import stage
 from smartsync_pipeline.sync.fetch import FullFetch, Progress, StagingArea
 
@@ -79,6 +81,8 @@ class FullListings:
         self._error: BaseException | None = None
         self._stopped = False
         self._listings = {s.name: _Listing(s, staging.entity_dir(s.name)) for s in specs}
+        self._until_closed = ExitStack()
+        self._until_closed.enter_context(fewer_collections())  # pages are acyclic: see garbage_collection.py
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smartsync-page")
         for listing in self._listings.values():
             self._submit(self._count, listing)
@@ -93,6 +97,7 @@ class FullListings:
         with self._lock:
             self._stopped = True
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._until_closed.close()  # idempotent
 
     def result(self, name: str) -> FullFetch:
         """The finished listing of ``name`` (waits for it); raises the first error of any listing."""

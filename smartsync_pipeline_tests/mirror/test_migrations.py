@@ -155,3 +155,23 @@ def test_a_version_3_mirror_from_before_the_whole_books_gains_line_views_and_the
             (2, 20.0, "33", "5", None, "2"),  # an item line posts to the item's expense account
         ]
         assert con.execute("SELECT count(*), sum(amount) FROM txn_line").fetchone() == (2, 30)
+
+
+def test_a_new_mirror_stores_its_json_documents_zstd_compressed(connected_company) -> None:
+    """The JSON columns (each object's raw, the change log's before/after) are declared zstd: a backfill
+    checkpoints ~40 % faster and the file is less than half the size (ARCHITECTURE.md, "Backfill")."""
+    from smartsync_pipeline.mirror.database import MirrorDatabase
+
+    connected_company.engine().sync()
+    with MirrorDatabase(connected_company.home, connected_company.realm_id).inspect() as con:
+        rows = con.execute(
+            "SELECT DISTINCT column_name, compression FROM pragma_storage_info('change_log') "
+            "WHERE column_name IN ('after_json', 'before_json') AND segment_type <> 'VALIDITY' "
+            "UNION ALL SELECT DISTINCT column_name, compression FROM pragma_storage_info('invoice') "
+            "WHERE column_name = 'raw' AND segment_type <> 'VALIDITY'"
+        ).fetchall()
+    compressions = {}
+    for column, compression in rows:
+        compressions.setdefault(column, set()).add(compression)
+    assert compressions.get("raw") == {"ZSTD"}, compressions
+    assert compressions.get("after_json") == {"ZSTD"}, compressions

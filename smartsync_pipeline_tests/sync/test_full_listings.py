@@ -174,3 +174,28 @@ def test_page_workers_come_from_the_environment_within_qbos_limit(
     company.engine(page_size=PAGE).sync()
     assert 2 <= company.sandbox.control("stats", method="GET")["max_concurrent_seen"] <= 3
     assert mirror_differences(company) == {}
+
+
+def test_a_backfill_pages_with_fewer_collections_and_restores_the_threshold(
+    connected_company: ConnectedCompany,
+) -> None:
+    """Decoded pages are acyclic: young collections are rarer while pages are decoded (garbage_collection.py)."""
+    import gc
+
+    from smartsync_pipeline.garbage_collection import YOUNG_THRESHOLD
+
+    company = connected_company
+    client = real_client(company)
+    before = gc.get_threshold()
+    seen: list[int] = []
+
+    def page(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        seen.append(gc.get_threshold()[0])
+        return client.page(*args, **kwargs)
+
+    try:
+        report = company.engine(page_size=PAGE, client_factory=lambda _: Wrapped(client, page=page)).sync()
+    finally:
+        client.close()
+    assert report.mode == "full" and seen and min(seen) >= YOUNG_THRESHOLD
+    assert gc.get_threshold() == before
