@@ -27,11 +27,13 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "json_text": (),
     # The allocator policy the package applies when imported.
     "process_memory": (),
+    # Fewer garbage-collector passes while a backfill decodes pages.
+    "garbage_collection": (),
     "qbo": ("entities", "home", "durable_files", "coordination", "json_text"),
     "sandbox": ("entities", "durable_files"),
     "mirror": ("entities", "home", "locking", "durable_files", "coordination", "json_text"),
     "inbox": ("qbo.webhooks", "home", "entities"),
-    "sync": ("qbo", "mirror", "entities", "home", "locking", "durable_files", "coordination"),
+    "sync": ("qbo", "mirror", "entities", "home", "locking", "durable_files", "coordination", "garbage_collection"),
     "smart": ("sync", "mirror", "entities", "home", "locking", "qbo.errors", "qbo.credentials"),
     "services": ("smart.sync_service",),
     "orchestrators": ("services",),
