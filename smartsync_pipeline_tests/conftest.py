@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item._id = node_id.with_params(params)
             else:
                 item._nodeid = f"{item.nodeid}[{params}]"
-    seen: set[str] = set()
-    repeated = sorted({item.nodeid for item in items if item.nodeid in seen or seen.add(item.nodeid)})
+    repeated = sorted(node_id for node_id, n in Counter(item.nodeid for item in items).items() if n > 1)
     if repeated:
         raise pytest.UsageError(f"tests share node ids (xdist would run them once): {repeated[:5]}")
 

@@ -128,9 +128,6 @@ class ChangeLogAppender:
     def _append(self, changes_sql: str, params: Sequence[Any]) -> int:
         base = self.next_id - 1
         fields = ", ".join(CONTENT_FIELDS[1:])
-        # The change rows are computed once (joins, JSON from the staged pages) into a temporary table:
-        # DuckDB hashes each row's content there, Python chains the hashes, and the rows are appended from
-        # it with them. One apply's rows at a time (a bounded unit of a backfill), spilled if need be.
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE pending_changes AS "
             f"SELECT {base} + ord AS change_id, {fields} FROM ({changes_sql}) AS c",

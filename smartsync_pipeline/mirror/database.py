@@ -44,6 +44,10 @@ _migrated: dict[str, FileKey | None] = {}
 _HEADERS = 3 * 4096  # DuckDB's file header and its two database headers (a checkpoint counter in each)
 
 
+# 128 MB rather than 192: the same speed on a `medium` backfill, ~55 MB less peak RSS (bench_backfill.py).
+WRITER_MEMORY_LIMIT = "128MB"
+
+
 def _file_key(path: Path) -> FileKey | None:
     """Inode, size, mtime, the WAL's size and DuckDB's headers: mtimes are coarse (a few ms), but every
     checkpoint rewrites a header with a new iteration count and every commit without one grows the WAL."""
@@ -77,8 +81,7 @@ class MirrorDatabase:
     realm_id: str | None = None
     # A large backfill commits hundreds of MB in one transaction; one thread and a firm limit keep the
     # syncing process well under 500 MB (DuckDB spills what it can to temp_directory).
-    # 128 MB rather than 192: the same speed on a `medium` backfill, ~55 MB less peak RSS (bench_backfill.py).
-    memory_limit: str = "128MB"
+    memory_limit: str = WRITER_MEMORY_LIMIT
     threads: int = 1
     lock_timeout: float = 600.0
     busy_timeout: float = 60.0  # how long to wait for a foreign process holding the file
@@ -276,7 +279,7 @@ class MirrorDatabase:
 _spill_dirs: dict[int, str] = {}
 
 
-def shared_writer_config(memory_limit: str = "128MB", threads: int = 1) -> dict[str, str]:
+def shared_writer_config(memory_limit: str = WRITER_MEMORY_LIMIT, threads: int = 1) -> dict[str, str]:
     """Configuration of the writer instance mirror writes and snapshot publication attach to. It may
     serve several homes, so what it spills goes to a private (0700) folder of this process, removed
     at exit."""

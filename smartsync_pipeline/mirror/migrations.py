@@ -17,7 +17,11 @@ import duckdb
 from smartsync_pipeline.entities import ENTITIES
 from smartsync_pipeline.mirror.views import V2_VIEWS, V4_LINE_TABLES, V4_LINE_VIEWS
 
-CHANGE_LOG_DDL = """
+# Whole QBO documents (each object's raw, the change log's before/after): zstd instead of DuckDB's own
+# choice for strings checkpoints ~40 % faster and stores less than half (ARCHITECTURE.md, "Backfill").
+JSON_DOCUMENT = "JSON USING COMPRESSION zstd"
+
+CHANGE_LOG_DDL = f"""
 CREATE TABLE IF NOT EXISTS change_log (
     change_id BIGINT NOT NULL,
     realm_id VARCHAR NOT NULL,
@@ -27,8 +31,8 @@ CREATE TABLE IF NOT EXISTS change_log (
     sync_token_before VARCHAR,
     sync_token_after VARCHAR,
     changed_fields VARCHAR[],            -- top-level QBO fields that differ (updates)
-    before_json JSON USING COMPRESSION zstd,
-    after_json JSON USING COMPRESSION zstd,
+    before_json {JSON_DOCUMENT},
+    after_json {JSON_DOCUMENT},
     qbo_last_updated TIMESTAMPTZ,
     recorded_at TIMESTAMPTZ NOT NULL,
     trigger VARCHAR NOT NULL,            -- schedule | sensor | on_demand | backfill | webhook | manual

@@ -13,7 +13,7 @@ import duckdb
 from smartsync_pipeline.entities import ENTITIES, Column, EntitySpec
 from smartsync_pipeline.entities.registry import BOOL, DATE, INT, MONEY
 from smartsync_pipeline.mirror import views
-from smartsync_pipeline.mirror.migrations import CHANGE_LOG_DDL, MIGRATIONS, SYNC_STATE_DDL
+from smartsync_pipeline.mirror.migrations import CHANGE_LOG_DDL, JSON_DOCUMENT, MIGRATIONS, SYNC_STATE_DDL
 from smartsync_pipeline.mirror.sql import fetch_one
 
 SCHEMA_VERSION = 4
@@ -31,7 +31,7 @@ KEY_COLUMNS = (
 TRAILING_COLUMNS = (
     ("created_time", "TIMESTAMPTZ"),
     ("last_updated_time", "TIMESTAMPTZ"),
-    ("raw", "JSON USING COMPRESSION zstd"),  # the full QBO object: fields we do not type survive here
+    ("raw", JSON_DOCUMENT),  # the full QBO object: fields we do not type survive here
     ("is_deleted", "BOOLEAN NOT NULL DEFAULT false"),
     ("deleted_at", "TIMESTAMPTZ"),
     ("synced_at", "TIMESTAMPTZ NOT NULL"),

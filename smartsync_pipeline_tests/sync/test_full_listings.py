@@ -4,6 +4,7 @@ leaves nothing behind (the next one converges)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from smartsync_pipeline.entities import iter_entities
+from smartsync_pipeline.garbage_collection import YOUNG_THRESHOLD
 from smartsync_pipeline.mirror.database import MirrorDatabase
 from smartsync_pipeline.qbo.client import QBOClient
 from smartsync_pipeline.qbo.credentials import CompanyStore
@@ -180,10 +182,6 @@ def test_a_backfill_pages_with_fewer_collections_and_restores_the_threshold(
     connected_company: ConnectedCompany,
 ) -> None:
     """Decoded pages are acyclic: young collections are rarer while pages are decoded (garbage_collection.py)."""
-    import gc
-
-    from smartsync_pipeline.garbage_collection import YOUNG_THRESHOLD
-
     company = connected_company
     client = real_client(company)
     before = gc.get_threshold()
