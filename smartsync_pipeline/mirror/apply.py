@@ -287,6 +287,7 @@ def _apply(
     log.append(
         _CHANGES_SQL.format(source=source, table=table),
         [ctx.realm_id, spec.name, ctx.now, ctx.trigger, ctx.run_id, ctx.sync_id, ctx.realm_id],
+        con,
     )
     result.created = counts.get("create", 0)
     result.updated = counts.get("update", 0)

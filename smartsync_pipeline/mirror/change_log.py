@@ -10,6 +10,7 @@ the sync's transaction); nothing updates or deletes rows.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -103,84 +104,125 @@ def head(con: duckdb.DuckDBPyConnection) -> ChainHead:
 
 
 class ChangeLogAppender:
-    """Numbers, hashes and appends change rows inside the caller's transaction."""
+    """Numbers, hashes and appends change rows inside the caller's transaction.
+
+    Several cursors may append at once (a shadow's apply lanes, sync/apply_lanes.py): each call takes
+    the next range of change ids as soon as it knows how many rows it has, hashes them on its own
+    cursor, and chains them only after every earlier range is chained, so the log is still one
+    gap-free chain in change-id order."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
         h = head(con)
-        self.next_id = h.change_id + 1
+        self.next_id = h.change_id + 1  # the first id not yet chained
         self.prev_hash = h.row_hash
         self.first_id: int | None = None
-        self.seconds = 0.0  # time spent appending (the sync report's change_log phase)
+        self.seconds = 0.0  # time spent appending, summed over cursors (the sync report's change_log phase)
+        self._turns = threading.Condition()
+        self._reserved = self.next_id  # the first id not yet handed out
+        self._failure: BaseException | None = None
 
-    def append(self, changes_sql: str, params: Sequence[Any]) -> int:
-        """Append the rows of ``changes_sql``: a SELECT yielding every content field except
-        ``change_id``, plus ``ord`` numbering the rows 1..n in the order they are logged. The rows are
-        computed once into a temporary table; DuckDB hashes each row's content, Python chains the
-        hashes, then the rows are inserted with them. No window runs over the JSON columns, and one call
-        holds one apply's rows (a bounded unit of a backfill). Returns the number of rows appended."""
+    def append(self, changes_sql: str, params: Sequence[Any], con: duckdb.DuckDBPyConnection | None = None) -> int:
+        """Append the rows of ``changes_sql`` (on ``con``, by default the appender's own connection): a
+        SELECT yielding every content field except ``change_id``, plus ``ord`` numbering the rows 1..n
+        in the order they are logged. The rows are computed once into a temporary table; DuckDB hashes
+        each row's content, Python chains the hashes, then the rows are inserted with them. No window
+        runs over the JSON columns, and one call holds one apply's rows (a bounded unit of a backfill).
+        Returns the number of rows appended."""
         started = time.perf_counter()
         try:
-            return self._append(changes_sql, params)
+            return self._append(con or self.con, changes_sql, params)
+        except BaseException as exc:
+            self.fail(exc)
+            raise
         finally:
-            self.seconds += time.perf_counter() - started
+            with self._turns:
+                self.seconds += time.perf_counter() - started
 
-    def _append(self, changes_sql: str, params: Sequence[Any]) -> int:
-        base = self.next_id - 1
+    def fail(self, exc: BaseException) -> None:
+        """Stop every append waiting for its turn: a range before it will never be chained."""
+        with self._turns:
+            if self._failure is None:
+                self._failure = exc
+            self._turns.notify_all()
+
+    def _append(self, con: duckdb.DuckDBPyConnection, changes_sql: str, params: Sequence[Any]) -> int:
         fields = ", ".join(CONTENT_FIELDS[1:])
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE pending_changes AS "
-            f"SELECT {base} + ord AS change_id, {fields} FROM ({changes_sql}) AS c",
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE pending_changes AS SELECT ord, {fields} FROM ({changes_sql}) AS c",
             list(params),
         )
         try:
-            return self._chain_and_insert()
+            n = fetch_one(con, "SELECT count(*) FROM pending_changes")[0]
+            if n == 0:
+                return 0
+            with self._turns:
+                first = self._reserved
+                self._reserved += n
+            contents = self._content_hashes(con, first, n)
+            rows = self._chain(first, contents)
+            self._insert(con, first, rows)
+            return n
         finally:
-            self.con.execute("DROP TABLE IF EXISTS pending_changes")
+            con.execute("DROP TABLE IF EXISTS pending_changes")
 
-    def _chain_and_insert(self) -> int:
-        rel = self.con.sql(
-            f"SELECT change_id, sha256({canonical_sql()}) AS content FROM pending_changes ORDER BY change_id"
+    def _content_hashes(self, con: duckdb.DuckDBPyConnection, first: int, n: int) -> list[str]:
+        """The content hash of each pending row, in ``ord`` order (rows numbered 1..n, no gaps)."""
+        rel = con.sql(
+            f"SELECT ord, sha256({canonical_sql()}) AS content FROM "
+            f"(SELECT {first - 1} + ord AS change_id, * FROM pending_changes) ORDER BY ord"
         )
-        batches: list[pa.RecordBatch] = []
-        prev = self.prev_hash
-        expected = self.next_id
+        contents: list[str] = []
         with rel.to_arrow_reader(batch_size=50_000) as reader:
             for batch in reader:
-                ids = batch.column(0)
-                prevs, rows = [], []
-                for content in batch.column(1).to_pylist():
-                    prevs.append(prev)
-                    prev = chain(prev, content)
-                    rows.append(prev)
-                if ids[0].as_py() != expected or ids[-1].as_py() != expected + len(ids) - 1:
+                ords = batch.column(0)
+                if ords[0].as_py() != len(contents) + 1 or ords[-1].as_py() != len(contents) + len(ords):
                     raise RuntimeError("change rows must be numbered 1..n without gaps")
-                expected += len(ids)
-                batches.append(
-                    pa.record_batch(
-                        [ids, pa.array(prevs, pa.string()), pa.array(rows, pa.string())],
-                        names=["change_id", "prev_hash", "row_hash"],
-                    )
-                )
-        n = expected - self.next_id
-        if n == 0:
-            return 0
-        self.con.register("chained_hashes", pa.Table.from_batches(batches))
+                contents.extend(batch.column(1).to_pylist())
+        if len(contents) != n:
+            raise RuntimeError("change rows must be numbered 1..n without gaps")
+        return contents
+
+    def _chain(self, first: int, contents: list[str]) -> tuple[list[str], list[str]]:
+        """(prev_hash, row_hash) of each row, once every earlier range is chained; the head moves on."""
+        with self._turns:
+            while self.next_id != first and self._failure is None:
+                self._turns.wait()
+            if self._failure is not None:
+                raise RuntimeError("an earlier part of the change log failed") from self._failure
+            prev = self.prev_hash
+            prevs, hashes = [], []
+            for content in contents:
+                prevs.append(prev)
+                prev = chain(prev, content)
+                hashes.append(prev)
+            if self.first_id is None:
+                self.first_id = first
+            self.next_id = first + len(contents)
+            self.prev_hash = prev
+            self._turns.notify_all()
+        return prevs, hashes
+
+    def _insert(self, con: duckdb.DuckDBPyConnection, first: int, rows: tuple[list[str], list[str]]) -> None:
+        prevs, hashes = rows
+        chained = pa.table(
+            {
+                "ord": pa.array(range(1, len(hashes) + 1), pa.int64()),
+                "prev_hash": pa.array(prevs, pa.string()),
+                "row_hash": pa.array(hashes, pa.string()),
+            }
+        )
+        con.register("chained_hashes", chained)
         try:
-            self.con.execute(
+            con.execute(
                 f"""
                 INSERT INTO change_log ({", ".join(COLUMNS)})
-                SELECT n.change_id, {", ".join("n." + f for f in CONTENT_FIELDS[1:])}, h.prev_hash, h.row_hash
-                FROM pending_changes AS n JOIN chained_hashes h USING (change_id)
+                SELECT {first - 1} + n.ord, {", ".join("n." + f for f in CONTENT_FIELDS[1:])}, h.prev_hash, h.row_hash
+                FROM pending_changes AS n JOIN chained_hashes h USING (ord)
                 """
             )
         finally:
-            self.con.unregister("chained_hashes")
-        if self.first_id is None:
-            self.first_id = self.next_id
-        self.next_id += n
-        self.prev_hash = prev
-        return n
+            con.unregister("chained_hashes")
 
     @property
     def head(self) -> ChainHead:

@@ -55,6 +55,7 @@ from smartsync_pipeline.mirror.sync_state import EntityState, load_state, record
 from smartsync_pipeline.qbo.client import QBOClient
 from smartsync_pipeline.qbo.credentials import CompanyStore
 from smartsync_pipeline.qbo.errors import CDCWindowTooOldError
+from smartsync_pipeline.sync.apply_lanes import MAX_APPLY_LANES, ApplyLanes, LanePhases, LaneTimes
 from smartsync_pipeline.sync.errors import SyncError
 from smartsync_pipeline.sync.fetch import (
     CDCFetch,
@@ -177,17 +178,28 @@ class _Shard:
 
 
 DEFAULT_PAGE_WORKERS = 6
+DEFAULT_APPLY_LANES = 2
 
 
 def page_workers_from_env() -> int:
     """``SMARTSYNC_PAGE_WORKERS`` (1-10): pages of a full listing in flight at once. 6 keep up with
     QBO's 500 requests a minute at ~300 ms a page and keep a 1.2 M-object backfill under 500 MB of
     RSS; each more holds one more decoded page (README, "Configuration")."""
-    raw = os.environ.get("SMARTSYNC_PAGE_WORKERS", "").strip()
+    return _whole_number_from_env("SMARTSYNC_PAGE_WORKERS", DEFAULT_PAGE_WORKERS, 10, " (QBO's limit)")
+
+
+def apply_lanes_from_env() -> int:
+    """``SMARTSYNC_APPLY_LANES`` (1-4): cursors applying a shadow's entities at once; 1 applies them one
+    after another (README, "Configuration")."""
+    return _whole_number_from_env("SMARTSYNC_APPLY_LANES", DEFAULT_APPLY_LANES, MAX_APPLY_LANES)
+
+
+def _whole_number_from_env(name: str, default: int, most: int, why: str = "") -> int:
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return DEFAULT_PAGE_WORKERS
-    if not raw.isdigit() or not 1 <= int(raw) <= 10:
-        raise SyncError(f"SMARTSYNC_PAGE_WORKERS must be a whole number from 1 to 10 (QBO's limit), not {raw!r}")
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise SyncError(f"{name} must be a whole number from 1 to {most}{why}, not {raw!r}")
     return int(raw)
 
 
@@ -215,7 +227,8 @@ class _FullSource:
     @property
     def done(self) -> dict[str, FullFetch]:
         """The listings resolved so far (what ``_record`` reports as full)."""
-        return {name: resolved[0] for name, resolved in self._resolved.items()}
+        resolved = dict(self._resolved)  # one atomic copy: apply lanes resolve other entities meanwhile
+        return {name: r[0] for name, r in resolved.items()}
 
 
 def _delete_candidates(con: duckdb.DuckDBPyConnection, realm_id: str, spec: EntitySpec, fetch: FullFetch) -> list[str]:
@@ -234,6 +247,59 @@ def _delete_candidates(con: duckdb.DuckDBPyConnection, realm_id: str, spec: Enti
 
 
 @dataclass
+class _EntityApplier:
+    """Applies one sync's units entity by entity, on the connection or cursor it is given: one after
+    another in the sync's transaction, or on a shadow in apply lanes (``in_lanes``), one transaction
+    per unit."""
+
+    engine: SyncEngine
+    ctx: ApplyContext
+    writer: change_log.ChangeLogAppender
+    states: dict[str, EntityState]
+    cdc: CDCFetch | None
+    incremental: list[EntitySpec]
+    fulls: _FullSource
+    full_reasons: dict[str, str]
+    report: SyncReport
+    listings: dict[str, Listing]
+    transaction_per_unit: bool
+
+    def apply(self, con: duckdb.DuckDBPyConnection, spec: EntitySpec, clock: _PhaseClock | LanePhases) -> None:
+        units = self.engine._entity_units(
+            spec, self.cdc, self.incremental, self.fulls, con, clock, self.ctx.now, self.listings
+        )
+        result = EntityApplyResult(spec.name)
+        for source, last in units:
+            if self.transaction_per_unit:
+                con.execute("BEGIN TRANSACTION")
+            result.add(apply_staged(con, spec, source, self.ctx, self.writer))
+            if last:
+                listing = self.listings.get(spec.name)
+                self.engine._record(con, spec, self.states[spec.name], result, self.cdc, self.fulls.done,
+                                    self.full_reasons, self.ctx.now, self.report, listing)  # fmt: skip
+            if self.transaction_per_unit:
+                con.execute("COMMIT")  # DuckDB checkpoints a shadow by itself when enough piled up
+            if last:
+                log.debug("applied %s of %s: +%d ~%d -%d", spec.name, self.ctx.realm_id, result.created,
+                          result.updated, result.deleted)  # fmt: skip
+
+    def in_lanes(self, con: duckdb.DuckDBPyConnection, specs: list[EntitySpec], lanes: int) -> LaneTimes:
+        """A shadow's entities on several cursors at once (sync/apply_lanes.py); the report still lists
+        them in registry order."""
+
+        def stop(exc: BaseException) -> None:
+            self.writer.fail(exc)
+            self.fulls.pages.stop()
+
+        runner: ApplyLanes[EntitySpec] = ApplyLanes(con, lanes, on_error=stop)
+        runner.run(specs, lambda cur, spec, lanes: self.apply(cur, spec, LanePhases(lanes)))
+        order = {s.name: n for n, s in enumerate(specs)}
+        by_order = sorted(self.report.entities.items(), key=lambda e: order.get(e[0], len(order)))
+        self.report.entities = dict(by_order)
+        return runner.times
+
+
+@dataclass
 class SyncEngine:
     """Syncs one realm at a time; safe to call from many threads and processes at once."""
 
@@ -245,6 +311,8 @@ class SyncEngine:
     # Pages of full listings in flight at once (QBO allows 10 concurrent requests per company; the
     # client's limiter holds every process of the company to that and to 500 a minute).
     page_workers: int = field(default_factory=lambda: page_workers_from_env())
+    # Cursors applying a shadow's entities at once (a first sync, a full reconciliation): see apply_lanes.py.
+    apply_lanes: int = field(default_factory=lambda: apply_lanes_from_env())
     lock_timeout: float = 900.0
     throttle_budget: float = 60.0  # seconds of 429 waits per call before giving up (QBO: wait up to 60 s)
     # How long to wait for a foreign process holding a company's mirror file (an analyst who opened it
@@ -470,7 +538,6 @@ class SyncEngine:
             realm_id = shard.realm.realm_id
             ctx = ApplyContext(realm_id, report.trigger, report.run_id, report.sync_id, now, report.verify_content)
             listings = listings or {}
-            results: dict[str, EntityApplyResult] = {}
             shadow = db.shadow() if fulls.names else nullcontext(None)
             # Exits in reverse: the connection closes (checkpointed) before the shadow replaces the mirror.
             # Phases: open (attach + migration), apply (rows; the change log's own share is change_log),
@@ -481,26 +548,19 @@ class SyncEngine:
                 transaction_per_unit = target is not None
                 if not transaction_per_unit:
                     con.execute("BEGIN TRANSACTION")
+                lane_times: LaneTimes | None = None
                 try:
                     # One appender for all units: it carries the chain head from one unit to the next.
                     writer = change_log.ChangeLogAppender(con)
                     anchor = self._anchored(realm_id, con, writer.head)
-                    units = self._work_units(specs, cdc, incremental, fulls, con, clock, now, listings)
-                    for spec, source, last in units:
-                        if transaction_per_unit:
-                            con.execute("BEGIN TRANSACTION")
-                        result = results.setdefault(spec.name, EntityApplyResult(spec.name))
-                        result.add(apply_staged(con, spec, source, ctx, writer))
-                        if last:
-                            self._record(con, spec, states[spec.name], result, cdc, fulls.done, full_reasons, now,
-                                         report, listings.get(spec.name))  # fmt: skip
-                        if transaction_per_unit:
-                            con.execute("COMMIT")
-                            # Committed rows stay pinned in memory until checkpointed: write them out.
-                            con.execute("CHECKPOINT")
-                        if last:
-                            log.debug("applied %s of %s: +%d ~%d -%d", spec.name, realm_id, result.created,
-                                      result.updated, result.deleted)  # fmt: skip
+
+                    entities = _EntityApplier(self, ctx, writer, states, cdc, incremental, fulls, full_reasons,
+                                              report, listings, transaction_per_unit)  # fmt: skip
+                    if transaction_per_unit and self.apply_lanes > 1:
+                        lane_times = entities.in_lanes(con, specs, self.apply_lanes)
+                    else:
+                        for spec in specs:
+                            entities.apply(con, spec, clock)
                     # Readers get a new data file exactly when rows changed (the change log says which).
                     wrote = writer.first_id is not None
                     if wrote and transaction_per_unit:
@@ -522,8 +582,14 @@ class SyncEngine:
             anchor.done()
             _committed_states[str(db.path)] = (db.left_as, state)
             clock.stop()
-            report.add_time("apply", -writer.seconds)
-            report.add_time("change_log", writer.seconds)
+            change_log_seconds = writer.seconds
+            if lane_times is not None:  # lanes overlap: each phase gets its share of their wall time
+                report.add_time("apply", -lane_times.all_waiting)
+                report.add_time("fetch", lane_times.all_waiting)
+                busy = lane_times.busy_lane_seconds
+                change_log_seconds = writer.seconds * lane_times.busy_wall / busy if busy else 0.0
+            report.add_time("apply", -change_log_seconds)
+            report.add_time("change_log", change_log_seconds)
             report.change_id_first = writer.first_id
             report.change_id_last = writer.head.change_id if writer.first_id else None
             report.chain_head_hash = writer.head.row_hash
@@ -539,37 +605,36 @@ class SyncEngine:
         except AnchorMismatch as exc:
             raise SyncError(str(exc)) from None
 
-    def _work_units(
+    def _entity_units(
         self,
-        specs: list[EntitySpec],
+        spec: EntitySpec,
         cdc: CDCFetch | None,
         incremental: list[EntitySpec],
         fulls: _FullSource,
         con: duckdb.DuckDBPyConnection,
-        clock: _PhaseClock,
+        clock: _PhaseClock | LanePhases,
         now: datetime,
         listings: dict[str, Listing] | None = None,
-    ) -> Iterator[tuple[EntitySpec, pa.Table | list[str], bool]]:
-        """(entity, staged rows, last unit of that entity?) in registry order; a full listing is cut
-        into groups of page files of at most ``rows_per_transaction`` rows. A listing still being paged
-        is waited for here (charged to ``fetch``), its deletes found on ``con`` (``find_deletes``)."""
-        for spec in specs:
-            if spec.name in fulls.names:
-                clock.switch("fetch")
-                fetch, missing, rescued = fulls.resolve(spec.name, con, clock)
-                clock.switch("apply")
-                files = [str(p) for p in fetch.files]
-                per_group = max(1, self.rows_per_transaction // max(1, self.page_size))
-                groups = [files[i : i + per_group] for i in range(0, len(files), per_group)] or [[]]
-                extra = [*rescued, *tombstone_stubs(missing, now)]
-                for n, group in enumerate(groups):
-                    yield spec, group, n == len(groups) - 1 and not extra
-                if extra:
-                    yield spec, stage(extra, first_seq=fetch.fetched), True
-            elif listings and spec.name in listings:
-                yield spec, listings[spec.name].staged, True
-            elif cdc is not None and spec in incremental:
-                yield spec, cdc.staged.get(spec.name, stage([])), True
+    ) -> Iterator[tuple[pa.Table | list[str], bool]]:
+        """(staged rows, last unit of the entity?) of one entity; a full listing is cut into groups of
+        page files of at most ``rows_per_transaction`` rows. A listing still being paged is waited for
+        here (charged to ``fetch``), its deletes found on ``con`` (``find_deletes``)."""
+        if spec.name in fulls.names:
+            clock.switch("fetch")
+            fetch, missing, rescued = fulls.resolve(spec.name, con, clock)
+            clock.switch("apply")
+            files = [str(p) for p in fetch.files]
+            per_group = max(1, self.rows_per_transaction // max(1, self.page_size))
+            groups = [files[i : i + per_group] for i in range(0, len(files), per_group)] or [[]]
+            extra = [*rescued, *tombstone_stubs(missing, now)]
+            for n, group in enumerate(groups):
+                yield group, n == len(groups) - 1 and not extra
+            if extra:
+                yield stage(extra, first_seq=fetch.fetched), True
+        elif listings and spec.name in listings:
+            yield listings[spec.name].staged, True
+        elif cdc is not None and spec in incremental:
+            yield cdc.staged.get(spec.name, stage([])), True
 
     def _record(
         self,

@@ -19,6 +19,7 @@ object that slips while another is deleted mid-listing arrives with the next ful
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,8 @@ from smartsync_pipeline.entities import EntitySpec
 from smartsync_pipeline.garbage_collection import fewer_collections
 from smartsync_pipeline.mirror.apply import stage
 from smartsync_pipeline.sync.fetch import FullFetch, Progress, StagingArea
+
+log = logging.getLogger("smartsync.sync")
 
 
 @dataclass
@@ -94,10 +97,16 @@ class FullListings:
         self.close()
 
     def close(self) -> None:
-        with self._lock:
-            self._stopped = True
+        self.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._until_closed.close()  # idempotent
+
+    def stop(self) -> None:
+        """No more pages; whoever waits in ``result`` for an unfinished listing gets ListingFailed."""
+        with self._lock:
+            self._stopped = True
+        for listing in self._listings.values():
+            listing.done.set()
 
     def result(self, name: str) -> FullFetch:
         """The finished listing of ``name`` (waits for it); raises the first error of any listing."""
@@ -106,6 +115,10 @@ class FullListings:
         if listing.result is None:
             raise self._error if self._error is not None else ListingFailed(f"the listing of {name} was stopped")
         return listing.result
+
+    def all_listed(self) -> bool:
+        """True once every listing has finished (or stopped): no page thread is busy any more."""
+        return all(listing.done.is_set() for listing in self._listings.values())
 
     def wait_all(self) -> dict[str, FullFetch]:
         return {name: self.result(name) for name in self._listings}
@@ -175,6 +188,7 @@ class FullListings:
         if more:
             self._submit(self._page, listing, start + self.page_size)
         if finished:
+            log.debug("listed %s: %d objects in %d pages", spec.name, listing.fetched, len(listing.files))
             listing.done.set()
 
     def _report(self, listing: _Listing) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -123,3 +124,105 @@ def test_object_without_id_rejects_the_whole_batch(con):
     with pytest.raises(InvalidObjectError):
         stage([bill(1), {"SyncToken": "0"}])
     assert con.execute("SELECT count(*) FROM bill").fetchone()[0] == 0
+
+
+@pytest.fixture
+def shadow_con(tmp_path):
+    """A shadow's connection (its own DuckDB instance, like a backfill's): cursors share its database."""
+    db = MirrorDatabase(Home(tmp_path), "r1")
+    with db.locked(), db.shadow() as target, db.connect(target) as c:
+        yield c
+
+
+def created_rows_sql(entity_name: str, first: int, n: int) -> str:
+    """What apply_staged hands the appender: change rows numbered by ``ord`` (here n creates)."""
+    return f"""
+        SELECT i - {first} + 1 AS ord, 'r1' AS realm_id, '{entity_name}' AS entity, CAST(i AS VARCHAR) AS entity_id,
+            'create' AS op, NULL AS sync_token_before, '0' AS sync_token_after, NULL::VARCHAR[] AS changed_fields,
+            NULL::JSON AS before_json, CAST(json_object('Id', i) AS VARCHAR) AS after_json,
+            NULL::TIMESTAMPTZ AS qbo_last_updated, ?::TIMESTAMPTZ AS recorded_at, 'manual' AS trigger,
+            NULL AS run_id, 'sync-1' AS sync_id
+        FROM range({first}, {first + n}) t(i)"""
+
+
+def test_appends_from_several_cursors_make_one_gap_free_chain(shadow_con):
+    """Apply lanes append from their own cursors at once: ranges are chained in change-id order."""
+    writer = change_log.ChangeLogAppender(shadow_con)
+    errors: list[BaseException] = []
+
+    def lane(entity_name: str) -> None:
+        cur = shadow_con.cursor()
+        try:
+            for part in range(5):
+                cur.execute("BEGIN TRANSACTION")
+                assert writer.append(created_rows_sql(entity_name, part * 40, 40), [NOW], cur) == 40
+                cur.execute("COMMIT")
+        except BaseException as exc:  # reported below: an assert in a thread would pass silently
+            errors.append(exc)
+        finally:
+            cur.close()
+
+    threads = [threading.Thread(target=lane, args=(name,)) for name in ("Bill", "Invoice", "Vendor", "Item")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert change_log.verify(shadow_con).ok and writer.head.change_id == 4 * 5 * 40
+    ids = [r[0] for r in shadow_con.execute("SELECT change_id FROM change_log ORDER BY change_id").fetchall()]
+    assert ids == list(range(1, 801))
+    for name in ("Bill", "Invoice", "Vendor", "Item"):  # each lane's rows stay in its own order
+        logged = shadow_con.execute(
+            "SELECT entity_id FROM change_log WHERE entity = ? ORDER BY change_id", [name]
+        ).fetchall()
+        assert [int(r[0]) for r in logged] == list(range(200))
+
+
+def test_a_failed_append_releases_the_ones_waiting_for_their_turn(shadow_con):
+    """A range taken and never chained must not leave later appenders waiting forever."""
+    writer = change_log.ChangeLogAppender(shadow_con)
+    hashing = writer._content_hashes
+    first_reserved, give_up = threading.Event(), threading.Event()
+    outcome: dict[str, BaseException | int] = {}
+
+    def content_hashes(cur, first, n):
+        if threading.current_thread().name == "early":
+            first_reserved.set()
+            give_up.wait(30)
+            raise RuntimeError("hashing failed")
+        return hashing(cur, first, n)
+
+    writer._content_hashes = content_hashes
+
+    def append(name: str, entity_name: str) -> None:
+        cur = shadow_con.cursor()
+        try:
+            cur.execute("BEGIN TRANSACTION")
+            outcome[name] = writer.append(created_rows_sql(entity_name, 0, 10), [NOW], cur)
+        except BaseException as exc:
+            outcome[name] = exc
+        finally:
+            cur.execute("ROLLBACK")
+            cur.close()
+
+    early = threading.Thread(target=append, args=("early", "Bill"), name="early")
+    early.start()
+    assert first_reserved.wait(30)  # ids 1..10 are taken by "early"
+    late = threading.Thread(target=append, args=("late", "Invoice"), name="late")
+    late.start()
+    give_up.set()
+    early.join(30)
+    late.join(30)
+    assert not early.is_alive() and not late.is_alive()
+    assert str(outcome["early"]) == "hashing failed"
+    assert "an earlier part of the change log failed" in str(outcome["late"])
+
+
+def test_a_shadow_is_checkpointed_by_duckdb_past_its_threshold_not_per_unit(shadow_con, tmp_path):
+    """Checkpointing after every unit recompressed the change log's open row group each time."""
+    assert shadow_con.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0] == "64.0 MiB"
+    shadow_con.execute("BEGIN TRANSACTION")
+    run(shadow_con, [bill(i) for i in range(1, 200)])
+    shadow_con.execute("COMMIT")
+    wal = MirrorDatabase(Home(tmp_path), "r1").shadow_path.with_suffix(".duckdb.wal")
+    assert wal.stat().st_size > 0  # a small unit stays in the WAL: no checkpoint for it

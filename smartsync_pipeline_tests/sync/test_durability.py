@@ -37,8 +37,10 @@ def content_digest(home: Home) -> str:
                 f"SELECT realm_id, id, sync_token, is_deleted, md5(raw) FROM {spec.table} ORDER BY realm_id, id"
             ).fetchall():
                 h.update(repr(row).encode())
+        # Per entity in change-id order: a shadow's entities are applied in parallel lanes, so how
+        # their ranges interleave in the one chain may differ from run to run (sync/apply_lanes.py).
         for row in con.execute(
-            "SELECT entity, entity_id, op, sync_token_after FROM change_log ORDER BY change_id"
+            "SELECT entity, entity_id, op, sync_token_after FROM change_log ORDER BY entity, change_id"
         ).fetchall():
             h.update(repr(row).encode())
         assert change_log.verify(con).ok

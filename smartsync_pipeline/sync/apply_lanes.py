@@ -1,0 +1,152 @@
+"""Apply lanes: a shadow's entities applied on several DuckDB cursors at once.
+
+A full listing is applied to a private copy of the mirror (the shadow) that replaces the mirror only
+when everything succeeded, so its entities need not share one transaction. DuckDB runs each statement
+of our single-threaded writer on the calling thread, and its own intra-statement threads only
+competed here (ARCHITECTURE.md, "Backfill"); two cursors applying two entities at once use a core
+the backfill's tail otherwise leaves idle. Each entity stays in one lane, its units in order (a later
+unit must see the rows of an earlier one); the change log stays one gap-free chain because
+``ChangeLogAppender`` hands out id ranges and chains them in id order.
+
+Lanes also keep the time every lane was waiting for pages (nothing to apply yet), which the sync
+report charges to ``fetch`` instead of ``apply``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import duckdb
+
+T = TypeVar("T")
+
+MAX_APPLY_LANES = 4
+_DONE = object()
+
+
+@dataclass
+class LaneTimes:
+    """Where the lanes' wall time went."""
+
+    wall: float = 0.0
+    all_waiting: float = 0.0  # every lane was waiting for pages at once
+    busy_lane_seconds: float = 0.0  # summed over lanes, waits excluded
+
+    @property
+    def busy_wall(self) -> float:
+        return max(0.0, self.wall - self.all_waiting)
+
+
+class ApplyLanes(Generic[T]):
+    """Run ``work(cursor, job)`` for every job on ``lanes`` cursors of ``con``, jobs taken in order.
+
+    ``work`` owns its transactions on the cursor it is given. The first error stops the lanes (jobs not
+    yet started are skipped, ``on_error`` unblocks whatever they wait on), every lane rolls back what it
+    had open, and ``run`` raises that error."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, lanes: int, on_error: Callable[[BaseException], None]) -> None:
+        if not 1 <= lanes <= MAX_APPLY_LANES:
+            raise ValueError(f"apply lanes must be between 1 and {MAX_APPLY_LANES}, not {lanes}")
+        self.con, self.lanes, self.on_error = con, lanes, on_error
+        self.times = LaneTimes()
+        self._lock = threading.Lock()
+        self._error: BaseException | None = None
+        self._waiting = 0
+        self._all_waiting_since: float | None = None
+        self._waited = threading.local()  # per lane: seconds spent in waiting()
+
+    def run(self, jobs: Iterable[T], work: Callable[[duckdb.DuckDBPyConnection, T, ApplyLanes[T]], None]) -> None:
+        queue: Iterator[T] = iter(jobs)
+        started = time.perf_counter()
+        cursors = [self.con.cursor() for _ in range(self.lanes)]
+        threads = [
+            threading.Thread(target=self._lane, args=(cursor, queue, work), name=f"smartsync-apply_{n}", daemon=True)
+            for n, cursor in enumerate(cursors)
+        ]
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        except BaseException as exc:  # Ctrl-C in the caller: stop the lanes before the connection closes
+            self._fail(exc)
+            for thread in threads:
+                thread.join()
+            raise
+        finally:
+            for cursor in cursors:
+                cursor.close()
+            self.times.wall = time.perf_counter() - started
+        if self._error is not None:
+            raise self._error
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Mark the calling lane as waiting for pages while the block runs."""
+        began = time.perf_counter()
+        with self._lock:
+            self._waiting += 1
+            if self._waiting == self.lanes:
+                self._all_waiting_since = began
+        try:
+            yield
+        finally:
+            self._waited.seconds = getattr(self._waited, "seconds", 0.0) + time.perf_counter() - began
+            with self._lock:
+                if self._all_waiting_since is not None:
+                    self.times.all_waiting += time.perf_counter() - self._all_waiting_since
+                    self._all_waiting_since = None
+                self._waiting -= 1
+
+    def _lane(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        queue: Iterator[T],
+        work: Callable[[duckdb.DuckDBPyConnection, T, ApplyLanes[T]], None],
+    ) -> None:
+        began = time.perf_counter()
+        self._waited.seconds = 0.0
+        try:
+            while True:
+                with self._lock:
+                    if self._error is not None:
+                        return
+                    job = next(queue, _DONE)
+                if job is _DONE:
+                    return
+                work(cursor, job, self)  # type: ignore[arg-type]
+        except BaseException as exc:
+            with suppress(duckdb.Error):  # an open unit is discarded with the shadow anyway
+                cursor.execute("ROLLBACK")
+            self._fail(exc)
+        finally:
+            busy = time.perf_counter() - began - self._waited.seconds
+            with self._lock:
+                self.times.busy_lane_seconds += busy
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._lock:
+            first = self._error is None
+            if first:
+                self._error = exc
+        if first:
+            self.on_error(exc)
+
+
+class LanePhases:
+    """What a lane's work calls where a sequential apply switches its phase clock: "fetch" marks the
+    lane as waiting for pages until the next switch."""
+
+    def __init__(self, lanes: ApplyLanes) -> None:
+        self.lanes = lanes
+        self._wait = ExitStack()
+
+    def switch(self, phase: str) -> None:
+        self._wait.close()
+        if phase == "fetch":
+            self._wait.enter_context(self.lanes.waiting())
