@@ -34,6 +34,7 @@ from smartsync_pipeline.home import Home, RealmHome
 from smartsync_pipeline.locking import LockTimeout, describe_holders, lock_holders
 from smartsync_pipeline.mirror.schema import migrate
 from smartsync_pipeline.mirror.shared_instance import SharedInstance
+from smartsync_pipeline.mirror.sql import sql_literal
 
 _T = TypeVar("_T")
 
@@ -51,6 +52,12 @@ WRITER_MEMORY_LIMIT = "128MB"
 # commit past it skips the WAL and is written once. Checkpointing after every unit instead recompressed
 # the change log's open row group each time: ~1 CPU-s more on a `medium` backfill, a 35 % larger file.
 SHADOW_CHECKPOINT_THRESHOLD = "64MiB"
+# Row groups a shadow appends are this long (DuckDB's default is 122,880 rows): a unit of a backfill
+# (up to 50,000 rows) then fills whole row groups, which DuckDB writes straight to the file while the
+# unit runs instead of through the WAL and a checkpoint; the change log's open row group, rewritten by
+# every checkpoint, stays small. ~20 % less write work on `medium`, a 5 % larger file.
+SHADOW_ROW_GROUP_SIZE = 16_384
+SHADOW = "shadow"  # the shadow's name on its connection (the connection's current database)
 
 
 def _file_key(path: Path) -> FileKey | None:
@@ -237,7 +244,19 @@ class MirrorDatabase:
         if read_only:
             return self._open_with(lambda: duckdb.connect(str(path), read_only=True), path, busy_timeout=busy_timeout)
         config = self._config()
-        return self._open_with(lambda: duckdb.connect(str(path), config=config), path, busy_timeout=busy_timeout)
+
+        def attached() -> duckdb.DuckDBPyConnection:
+            # Attached rather than opened: the row group size is an option of ATTACH, not of the file.
+            con = duckdb.connect(config=config)
+            try:
+                con.execute(f"ATTACH {sql_literal(str(path))} AS {SHADOW} (ROW_GROUP_SIZE {SHADOW_ROW_GROUP_SIZE})")
+                con.execute(f"USE {SHADOW}")
+            except BaseException:
+                con.close()
+                raise
+            return con
+
+        return self._open_with(attached, path, busy_timeout=busy_timeout)
 
     def _open_with(self, opener: Callable[[], _T], path: Path, *, busy_timeout: float | None = None) -> _T:
         """``opener()``, retried while a foreign process holds ``path`` (bounded by the busy timeout)."""

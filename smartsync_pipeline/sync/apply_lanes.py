@@ -63,7 +63,7 @@ class ApplyLanes(Generic[T]):
     def run(self, jobs: Iterable[T], work: Callable[[duckdb.DuckDBPyConnection, T, ApplyLanes[T]], None]) -> None:
         queue: Iterator[T] = iter(jobs)
         started = time.perf_counter()
-        cursors = [self.con.cursor() for _ in range(self.lanes)]
+        cursors = [self._cursor() for _ in range(self.lanes)]
         threads = [
             threading.Thread(target=self._lane, args=(cursor, queue, work), name=f"smartsync-apply_{n}", daemon=True)
             for n, cursor in enumerate(cursors)
@@ -84,6 +84,14 @@ class ApplyLanes(Generic[T]):
             self.times.wall = time.perf_counter() - started
         if self._error is not None:
             raise self._error
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor working where the connection works (a new cursor starts in the instance's default
+        database, not in the one the connection USEs)."""
+        database = self.con.execute("SELECT current_database()").fetchone()[0]
+        cursor = self.con.cursor()
+        cursor.execute(f'USE "{database}"')
+        return cursor
 
     @contextmanager
     def waiting(self) -> Iterator[None]:

@@ -12,7 +12,7 @@ from smartsync_pipeline.entities import entity
 from smartsync_pipeline.home import Home
 from smartsync_pipeline.mirror import change_log
 from smartsync_pipeline.mirror.apply import ApplyContext, apply_staged, id_key, stage
-from smartsync_pipeline.mirror.database import MirrorDatabase
+from smartsync_pipeline.mirror.database import SHADOW, SHADOW_ROW_GROUP_SIZE, MirrorDatabase
 
 BILL = entity("Bill")
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -152,6 +152,7 @@ def test_appends_from_several_cursors_make_one_gap_free_chain(shadow_con):
 
     def lane(entity_name: str) -> None:
         cur = shadow_con.cursor()
+        cur.execute(f"USE {SHADOW}")  # a cursor starts in the instance's default database
         try:
             for part in range(5):
                 cur.execute("BEGIN TRANSACTION")
@@ -196,6 +197,7 @@ def test_a_failed_append_releases_the_ones_waiting_for_their_turn(shadow_con):
 
     def append(name: str, entity_name: str) -> None:
         cur = shadow_con.cursor()
+        cur.execute(f"USE {SHADOW}")
         try:
             cur.execute("BEGIN TRANSACTION")
             outcome[name] = writer.append(created_rows_sql(entity_name, 0, 10), [NOW], cur)
@@ -226,3 +228,15 @@ def test_a_shadow_is_checkpointed_by_duckdb_past_its_threshold_not_per_unit(shad
     shadow_con.execute("COMMIT")
     wal = MirrorDatabase(Home(tmp_path), "r1").shadow_path.with_suffix(".duckdb.wal")
     assert wal.stat().st_size > 0  # a small unit stays in the WAL: no checkpoint for it
+
+
+def test_a_shadow_appends_row_groups_a_backfill_unit_fills(shadow_con):
+    """Full row groups go straight to the file during the unit, not through the WAL (database.py)."""
+    shadow_con.execute("BEGIN TRANSACTION")
+    run(shadow_con, [bill(i) for i in range(1, 20_001)])
+    shadow_con.execute("COMMIT")
+    shadow_con.execute("CHECKPOINT")
+    groups = shadow_con.execute(
+        "SELECT row_group_id, max(count) FROM pragma_storage_info('bill') WHERE column_name = 'id' GROUP BY ALL"
+    ).fetchall()
+    assert sorted(n for _, n in groups) == [20_000 - SHADOW_ROW_GROUP_SIZE, SHADOW_ROW_GROUP_SIZE]
