@@ -26,7 +26,18 @@ import duckdb
 T = TypeVar("T")
 
 MAX_APPLY_LANES = 4
-_DONE = object()
+
+
+def in_order(jobs: Iterable[T]) -> Callable[[ApplyLanes[T]], T | None]:
+    """A ``take`` handing out ``jobs`` one at a time, in order."""
+    queue: Iterator[T] = iter(jobs)
+    lock = threading.Lock()
+
+    def take(lanes: ApplyLanes[T]) -> T | None:
+        with lock:
+            return next(queue, None)
+
+    return take
 
 
 @dataclass
@@ -60,12 +71,17 @@ class ApplyLanes(Generic[T]):
         self._all_waiting_since: float | None = None
         self._waited = threading.local()  # per lane: seconds spent in waiting()
 
-    def run(self, jobs: Iterable[T], work: Callable[[duckdb.DuckDBPyConnection, T, ApplyLanes[T]], None]) -> None:
-        queue: Iterator[T] = iter(jobs)
+    def run(
+        self,
+        take: Callable[[ApplyLanes[T]], T | None],
+        work: Callable[[duckdb.DuckDBPyConnection, T, ApplyLanes[T]], None],
+    ) -> None:
+        """``take(lanes)`` hands each lane its next job (None: no more), safely from several lanes at
+        once; it may wait (inside ``lanes.waiting()`` when it waits for pages)."""
         started = time.perf_counter()
         cursors = [self._cursor() for _ in range(self.lanes)]
         threads = [
-            threading.Thread(target=self._lane, args=(cursor, queue, work), name=f"smartsync-apply_{n}", daemon=True)
+            threading.Thread(target=self._lane, args=(cursor, take, work), name=f"smartsync-apply_{n}", daemon=True)
             for n, cursor in enumerate(cursors)
         ]
         try:
@@ -114,20 +130,17 @@ class ApplyLanes(Generic[T]):
     def _lane(
         self,
         cursor: duckdb.DuckDBPyConnection,
-        queue: Iterator[T],
+        take: Callable[[ApplyLanes[T]], T | None],
         work: Callable[[duckdb.DuckDBPyConnection, T, ApplyLanes[T]], None],
     ) -> None:
         began = time.perf_counter()
         self._waited.seconds = 0.0
         try:
-            while True:
-                with self._lock:
-                    if self._error is not None:
-                        return
-                    job = next(queue, _DONE)
-                if job is _DONE:
+            while self._error is None:
+                job = take(self)
+                if job is None or self._error is not None:
                     return
-                work(cursor, job, self)  # type: ignore[arg-type]
+                work(cursor, job, self)
         except BaseException as exc:
             with suppress(duckdb.Error):  # an open unit is discarded with the shadow anyway
                 cursor.execute("ROLLBACK")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -246,6 +247,29 @@ def _delete_candidates(con: duckdb.DuckDBPyConnection, realm_id: str, spec: Enti
     return sorted((r[0] for r in rows), key=id_key)
 
 
+class _ListedFirst:
+    """A shadow's entities for apply lanes, the first listed first (registry order among those listed):
+    a lane never waits for one entity's pages while another's are all in. Entities without a full
+    listing are ready at once."""
+
+    def __init__(self, specs: list[EntitySpec], fulls: _FullSource) -> None:
+        self.pending, self.fulls = list(specs), fulls
+        self._lock = threading.Lock()
+
+    def take(self, lanes: ApplyLanes[EntitySpec]) -> EntitySpec | None:
+        pages = self.fulls.pages
+        while True:
+            seen = pages.finished
+            with self._lock:
+                if not self.pending:
+                    return None
+                for n, spec in enumerate(self.pending):
+                    if spec.name not in self.fulls.names or pages.listed(spec.name):
+                        return self.pending.pop(n)
+            with lanes.waiting():
+                pages.wait_finished(seen)
+
+
 @dataclass
 class _EntityApplier:
     """Applies one sync's units entity by entity, on the connection or cursor it is given: one after
@@ -292,7 +316,9 @@ class _EntityApplier:
             self.fulls.pages.stop()
 
         runner: ApplyLanes[EntitySpec] = ApplyLanes(con, lanes, on_error=stop)
-        runner.run(specs, lambda cur, spec, lanes: self.apply(cur, spec, LanePhases(lanes)))
+        runner.run(
+            _ListedFirst(specs, self.fulls).take, lambda cur, spec, lanes: self.apply(cur, spec, LanePhases(lanes))
+        )
         order = {s.name: n for n, s in enumerate(specs)}
         by_order = sorted(self.report.entities.items(), key=lambda e: order.get(e[0], len(order)))
         self.report.entities = dict(by_order)

@@ -81,6 +81,8 @@ class FullListings:
         self.page_size = page_size
         self.progress = progress
         self._lock = threading.Lock()
+        self._finishing = threading.Condition()
+        self._finished = 0
         self._error: BaseException | None = None
         self._stopped = False
         self._listings = {s.name: _Listing(s, staging.entity_dir(s.name)) for s in specs}
@@ -105,8 +107,7 @@ class FullListings:
         """No more pages; whoever waits in ``result`` for an unfinished listing gets ListingFailed."""
         with self._lock:
             self._stopped = True
-        for listing in self._listings.values():
-            listing.done.set()
+        self._finish(*self._listings.values())
 
     def result(self, name: str) -> FullFetch:
         """The finished listing of ``name`` (waits for it); raises the first error of any listing."""
@@ -116,9 +117,27 @@ class FullListings:
             raise self._error if self._error is not None else ListingFailed(f"the listing of {name} was stopped")
         return listing.result
 
-    def all_listed(self) -> bool:
-        """True once every listing has finished (or stopped): no page thread is busy any more."""
-        return all(listing.done.is_set() for listing in self._listings.values())
+    def listed(self, name: str) -> bool:
+        """The listing of ``name`` has finished (or stopped): ``result`` returns without waiting."""
+        return self._listings[name].done.is_set()
+
+    @property
+    def finished(self) -> int:
+        """How many times listings finished so far (for ``wait_finished``)."""
+        with self._finishing:
+            return self._finished
+
+    def wait_finished(self, seen: int) -> None:
+        """Wait until a listing finishes after ``finished`` was ``seen``."""
+        with self._finishing:
+            self._finishing.wait_for(lambda: self._finished > seen)
+
+    def _finish(self, *listings: _Listing) -> None:
+        for listing in listings:
+            listing.done.set()
+        with self._finishing:
+            self._finished += 1
+            self._finishing.notify_all()
 
     def wait_all(self) -> dict[str, FullFetch]:
         return {name: self.result(name) for name in self._listings}
@@ -141,8 +160,7 @@ class FullListings:
                 if self._error is None:
                     self._error = exc
                 self._stopped = True
-            for listing in self._listings.values():
-                listing.done.set()
+            self._finish(*self._listings.values())
 
     def _count(self, listing: _Listing) -> None:
         spec = listing.spec
@@ -189,7 +207,7 @@ class FullListings:
             self._submit(self._page, listing, start + self.page_size)
         if finished:
             log.debug("listed %s: %d objects in %d pages", spec.name, listing.fetched, len(listing.files))
-            listing.done.set()
+            self._finish(listing)
 
     def _report(self, listing: _Listing) -> None:
         if self.progress is not None:

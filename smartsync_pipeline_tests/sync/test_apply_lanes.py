@@ -4,6 +4,7 @@ first error stopping every lane."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 from pathlib import Path
@@ -14,10 +15,11 @@ import pytest
 from smartsync_pipeline.entities import iter_entities
 from smartsync_pipeline.mirror import change_log
 from smartsync_pipeline.mirror.database import MirrorDatabase
-from smartsync_pipeline.sync.apply_lanes import MAX_APPLY_LANES, ApplyLanes
+from smartsync_pipeline.sync.apply_lanes import MAX_APPLY_LANES, ApplyLanes, in_order
 from smartsync_pipeline.sync.errors import SyncError
 from smartsync_pipeline_tests.conftest import ConnectedCompany
 from smartsync_pipeline_tests.mirror_equality import mirror_differences
+from smartsync_pipeline_tests.sync.test_full_listings import Wrapped, real_client
 
 BARRIER_TIMEOUT = 30  # only reached when the lanes do not run at once
 
@@ -41,7 +43,7 @@ def test_lanes_run_every_job_once_at_the_same_time_on_their_own_cursors(con) -> 
         cur.execute("COMMIT")
 
     lanes = ApplyLanes(con, 2, on_error=lambda exc: None)
-    lanes.run(range(20), work)
+    lanes.run(in_order(range(20)), work)
     rows = con.execute("SELECT job, lane FROM done ORDER BY job").fetchall()
     assert [job for job, _ in rows] == list(range(20))
     assert {lane for _, lane in rows} == {"smartsync-apply_0", "smartsync-apply_1"}
@@ -60,7 +62,7 @@ def test_the_first_error_stops_the_lanes_rolls_back_and_is_raised(con) -> None:
 
     threads_before = threading.active_count()
     with pytest.raises(ValueError, match="job 3 failed"):
-        ApplyLanes(con, 2, on_error=errors.append).run(range(100), work)
+        ApplyLanes(con, 2, on_error=errors.append).run(in_order(range(100)), work)
     assert [str(e) for e in errors] == ["job 3 failed"]  # told once, whichever lane saw it
     jobs = [r[0] for r in con.execute("SELECT job FROM done").fetchall()]
     assert 3 not in jobs  # its transaction was rolled back
@@ -77,7 +79,7 @@ def test_time_when_every_lane_waits_for_pages_is_kept_apart(con) -> None:
             meet.wait()
 
     lanes = ApplyLanes(con, 2, on_error=lambda exc: None)
-    lanes.run(range(2), work)
+    lanes.run(in_order(range(2)), work)
     assert 0 < lanes.times.all_waiting <= lanes.times.wall
 
 
@@ -142,3 +144,43 @@ def test_a_backfill_in_lanes_equals_one_entity_after_another(connected_company: 
     company.engine(apply_lanes=1, **small).sync(mode="full")
     assert mirror_differences(company) == {}
     assert logged_per_entity(company) == logged_in_lanes
+
+
+def test_a_lane_takes_a_listed_entity_before_earlier_ones_still_paged(connected_company: ConnectedCompany) -> None:
+    """Account's and Vendor's pages (first in the registry) are held back until Customer has been
+    applied: taking entities in registry order, both lanes would wait for them while Customer's pages
+    are all in."""
+    company = connected_company
+    client = real_client(company)
+    customer_applied = threading.Event()
+
+    class OnApplied(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("applied Customer "):
+                customer_applied.set()
+
+    def page(name: str, start: int, **kwargs):
+        if name in ("Account", "Vendor"):
+            customer_applied.wait(BARRIER_TIMEOUT)  # reaches the timeout only when lanes wait in order
+        return client.page(name, start, **kwargs)
+
+    handler = OnApplied()
+    sync_log = logging.getLogger("smartsync.sync")
+    sync_log.addHandler(handler)
+    level = sync_log.level
+    sync_log.setLevel(logging.DEBUG)
+    try:
+        company.engine(apply_lanes=2, client_factory=lambda _: Wrapped(client, page=page)).sync()
+    finally:
+        sync_log.removeHandler(handler)
+        sync_log.setLevel(level)
+        client.close()
+    assert customer_applied.is_set()
+    first = logged_first_ids(company)
+    assert first["Customer"] < min(first["Account"], first["Vendor"])
+    assert mirror_differences(company) == {}
+
+
+def logged_first_ids(company: ConnectedCompany) -> dict[str, int]:
+    with MirrorDatabase(company.home, company.realm_id).inspect() as con:
+        return dict(con.execute("SELECT entity, min(change_id) FROM change_log GROUP BY entity").fetchall())
