@@ -54,11 +54,11 @@ class LaneTimes:
 
 
 class ApplyLanes(Generic[T]):
-    """Run ``work(cursor, job)`` for every job on ``lanes`` cursors of ``con``, jobs taken in order.
+    """Run ``work(cursor, job)`` on ``lanes`` cursors of ``con`` for every job ``take`` hands out.
 
-    ``work`` owns its transactions on the cursor it is given. The first error stops the lanes (jobs not
-    yet started are skipped, ``on_error`` unblocks whatever they wait on), every lane rolls back what it
-    had open, and ``run`` raises that error."""
+    ``work`` owns its transactions on the cursor it is given. The first error stops the lanes (no new
+    jobs, running statements interrupted, ``on_error`` unblocks whatever they wait on), every lane rolls
+    back what it had open, and ``run`` raises that error."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, lanes: int, on_error: Callable[[BaseException], None]) -> None:
         if not 1 <= lanes <= MAX_APPLY_LANES:
@@ -67,8 +67,10 @@ class ApplyLanes(Generic[T]):
         self.times = LaneTimes()
         self._lock = threading.Lock()
         self._error: BaseException | None = None
-        self._waiting = 0
+        self._waiting = 0  # lanes inside waiting()
+        self._running = lanes  # lanes that have not run out of jobs
         self._all_waiting_since: float | None = None
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._waited = threading.local()  # per lane: seconds spent in waiting()
 
     def run(
@@ -79,7 +81,7 @@ class ApplyLanes(Generic[T]):
         """``take(lanes)`` hands each lane its next job (None: no more), safely from several lanes at
         once; it may wait (inside ``lanes.waiting()`` when it waits for pages)."""
         started = time.perf_counter()
-        cursors = [self._cursor() for _ in range(self.lanes)]
+        cursors = self._cursors = [self._cursor() for _ in range(self.lanes)]
         threads = [
             threading.Thread(target=self._lane, args=(cursor, take, work), name=f"smartsync-apply_{n}", daemon=True)
             for n, cursor in enumerate(cursors)
@@ -115,8 +117,7 @@ class ApplyLanes(Generic[T]):
         began = time.perf_counter()
         with self._lock:
             self._waiting += 1
-            if self._waiting == self.lanes:
-                self._all_waiting_since = began
+            self._note_all_waiting()
         try:
             yield
         finally:
@@ -149,6 +150,13 @@ class ApplyLanes(Generic[T]):
             busy = time.perf_counter() - began - self._waited.seconds
             with self._lock:
                 self.times.busy_lane_seconds += busy
+                self._running -= 1
+                self._note_all_waiting()
+
+    def _note_all_waiting(self) -> None:
+        """(Under the lock) every lane still running waits: the time until one stops is all_waiting."""
+        if self._waiting and self._waiting == self._running and self._all_waiting_since is None:
+            self._all_waiting_since = time.perf_counter()
 
     def _fail(self, exc: BaseException) -> None:
         with self._lock:
@@ -156,6 +164,9 @@ class ApplyLanes(Generic[T]):
             if first:
                 self._error = exc
         if first:
+            for cursor in self._cursors:
+                with suppress(duckdb.Error):
+                    cursor.interrupt()  # a lane's long statement stops now, not when it is done
             self.on_error(exc)
 
 

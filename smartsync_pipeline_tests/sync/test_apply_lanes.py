@@ -70,6 +70,27 @@ def test_the_first_error_stops_the_lanes_rolls_back_and_is_raised(con) -> None:
     assert threading.active_count() == threads_before
 
 
+def test_a_failing_lane_interrupts_the_statement_another_lane_is_running(con) -> None:
+    """Ctrl-C or a failed unit must not wait for the other lane's long statement to finish."""
+    running = threading.Event()
+
+    def mark_running(i: int) -> int:
+        running.set()
+        return i
+
+    con.create_function("mark_running", mark_running, ["BIGINT"], "BIGINT")
+
+    def work(cur, job: int, lanes) -> None:
+        if job == 0:  # hours of work unless interrupted
+            cur.execute("SELECT count(*) FROM range(1000000000000) t(i) WHERE mark_running(i) % 7 = 3").fetchall()
+        else:
+            assert running.wait(BARRIER_TIMEOUT)
+            raise ValueError("the other lane failed")
+
+    with pytest.raises(ValueError, match="the other lane failed"):
+        ApplyLanes(con, 2, on_error=lambda exc: None).run(in_order(range(2)), work)
+
+
 def test_time_when_every_lane_waits_for_pages_is_kept_apart(con) -> None:
     meet = threading.Barrier(2, timeout=BARRIER_TIMEOUT)
 
