@@ -5,7 +5,8 @@ CLI all call ``SyncEngine.sync``. Per realm it (1) fetches from QBO without touc
 (2) applies everything in ONE DuckDB transaction (rows + change log + watermarks) under the company's
 writer lock, then (3) publishes a snapshot for readers. Full listings are paged concurrently
 (``full_listings.py``) into a shadow copy that replaces the mirror in one rename; a first sync applies
-each entity to the shadow while later ones are still being paged (ARCHITECTURE.md, "Backfill").
+each entity to the shadow as soon as it is listed, two at once (``apply_lanes.py``), while later ones
+are still being paged (ARCHITECTURE.md, "Backfill").
 A sync killed at any point leaves the mirror as it was before it; the next sync converges. Every
 company is its own shard (own file, chain, snapshots and locks), so syncs of different companies run
 in parallel and never wait for each other.
