@@ -37,6 +37,7 @@ from smartsync_pipeline.entities import ENTITIES
 from smartsync_pipeline.home import REALM_ID, Home
 from smartsync_pipeline.locking import FileLock
 from smartsync_pipeline.mirror import change_log
+from smartsync_pipeline.mirror.database import WRITER_MEMORY_LIMIT
 from smartsync_pipeline.mirror.reports import RUN_CONTENT_FIELDS, ensure_schema, run_content_hash, verify_runs
 from smartsync_pipeline.mirror.schema import extract_sql, migrate, record_data_version
 from smartsync_pipeline.mirror.sql import fetch_one, sql_literal
@@ -178,7 +179,7 @@ def _build_company(home: Home, legacy: Path, realm: str) -> tuple[CompanyUpgrade
     for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
         leftover.unlink(missing_ok=True)
     result = CompanyUpgrade(realm)
-    con = duckdb.connect(str(tmp), config={"threads": "1", "memory_limit": "192MB"})
+    con = duckdb.connect(str(tmp), config={"threads": "1", "memory_limit": WRITER_MEMORY_LIMIT})
     try:
         migrate(con)
         con.execute(f"ATTACH {sql_literal(str(legacy))} AS legacy (READ_ONLY)")
