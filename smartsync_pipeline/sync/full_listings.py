@@ -186,7 +186,8 @@ class FullListings:
             path = listing.directory / f"page-{start:010d}.parquet"
             table = stage(items, first_seq=start - 1)
             del items  # the decoded page is the bulk of a page's memory: gone before the file is written
-            pq.write_table(table, path)
+            # Read back whole by DuckDB, never filtered: no dictionaries or statistics (30 % less to write).
+            pq.write_table(table, path, use_dictionary=False, write_statistics=False)
             del table
         more = False
         with self._lock:
