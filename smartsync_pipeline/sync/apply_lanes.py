@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -26,18 +26,6 @@ import duckdb
 T = TypeVar("T")
 
 MAX_APPLY_LANES = 4
-
-
-def in_order(jobs: Iterable[T]) -> Callable[[ApplyLanes[T]], T | None]:
-    """A ``take`` handing out ``jobs`` one at a time, in order."""
-    queue: Iterator[T] = iter(jobs)
-    lock = threading.Lock()
-
-    def take(lanes: ApplyLanes[T]) -> T | None:
-        with lock:
-            return next(queue, None)
-
-    return take
 
 
 @dataclass

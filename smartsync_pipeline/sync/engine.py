@@ -226,11 +226,10 @@ class _FullSource:
             self._resolved[name] = (fetch, missing, rescued)
         return self._resolved[name]
 
-    @property
-    def done(self) -> dict[str, FullFetch]:
-        """The listings resolved so far (what ``_record`` reports as full)."""
-        resolved = dict(self._resolved)  # one atomic copy: apply lanes resolve other entities meanwhile
-        return {name: r[0] for name, r in resolved.items()}
+    def fetched(self, name: str) -> FullFetch | None:
+        """The listing of ``name`` once resolved (what ``_record`` reports as full)."""
+        resolved = self._resolved.get(name)
+        return resolved[0] if resolved else None
 
 
 def _delete_candidates(con: duckdb.DuckDBPyConnection, realm_id: str, spec: EntitySpec, fetch: FullFetch) -> list[str]:
@@ -290,23 +289,63 @@ class _EntityApplier:
     transaction_per_unit: bool
 
     def apply(self, con: duckdb.DuckDBPyConnection, spec: EntitySpec, clock: _PhaseClock | LanePhases) -> None:
-        units = self.engine._entity_units(
-            spec, self.cdc, self.incremental, self.fulls, con, clock, self.ctx.now, self.listings
-        )
         result = EntityApplyResult(spec.name)
-        for source, last in units:
+        for source, last in self._units(spec, con, clock):
             if self.transaction_per_unit:
                 con.execute("BEGIN TRANSACTION")
             result.add(apply_staged(con, spec, source, self.ctx, self.writer))
             if last:
-                listing = self.listings.get(spec.name)
-                self.engine._record(con, spec, self.states[spec.name], result, self.cdc, self.fulls.done,
-                                    self.full_reasons, self.ctx.now, self.report, listing)  # fmt: skip
+                self._record(con, spec, result)
             if self.transaction_per_unit:
                 con.execute("COMMIT")  # DuckDB checkpoints a shadow by itself when enough piled up
             if last:
                 log.debug("applied %s of %s: +%d ~%d -%d", spec.name, self.ctx.realm_id, result.created,
                           result.updated, result.deleted)  # fmt: skip
+
+    def _units(
+        self, spec: EntitySpec, con: duckdb.DuckDBPyConnection, clock: _PhaseClock | LanePhases
+    ) -> Iterator[tuple[pa.Table | list[str], bool]]:
+        """(staged rows, last unit of the entity?) of one entity; a full listing is cut into groups of
+        page files of at most ``rows_per_transaction`` rows. A listing still being paged is waited for
+        here (charged to ``fetch``), its deletes found on ``con`` (``find_deletes``)."""
+        if spec.name in self.fulls.names:
+            clock.switch("fetch")
+            fetch, missing, rescued = self.fulls.resolve(spec.name, con, clock)
+            clock.switch("apply")
+            files = [str(p) for p in fetch.files]
+            per_group = max(1, self.engine.rows_per_transaction // max(1, self.engine.page_size))
+            groups = [files[i : i + per_group] for i in range(0, len(files), per_group)] or [[]]
+            extra = [*rescued, *tombstone_stubs(missing, self.ctx.now)]
+            for n, group in enumerate(groups):
+                yield group, n == len(groups) - 1 and not extra
+            if extra:
+                yield stage(extra, first_seq=fetch.fetched), True
+        elif spec.name in self.listings:
+            yield self.listings[spec.name].staged, True
+        elif self.cdc is not None and spec in self.incremental:
+            yield self.cdc.staged.get(spec.name, stage([])), True
+
+    def _record(self, con: duckdb.DuckDBPyConnection, spec: EntitySpec, result: EntityApplyResult) -> None:
+        """The entity's sync_state row (same transaction as its last rows) and its report."""
+        now, report, cdc = self.ctx.now, self.report, self.cdc
+        fetch, listing = self.fulls.fetched(spec.name), self.listings.get(spec.name)
+        if fetch is not None:
+            mode, fetched, watermark = "full", fetch.fetched, fetch.started_server_time or now
+        elif listing is not None:
+            mode, fetched, watermark = "listing", listing.fetched, listing.started_server_time or now
+        else:
+            assert cdc is not None
+            mode, fetched, watermark = "incremental", cdc.counts.get(spec.name, 0), cdc.server_time
+        # Freshness is "as of when we asked QBO", not when we finished writing.
+        active, deleted = record_sync(
+            con, spec, realm_id=report.realm_id, synced_at=report.started_at, watermark=watermark, mode=mode,
+            trigger=report.trigger, run_id=report.run_id, sync_id=report.sync_id, result=result,
+        )  # fmt: skip
+        report.entities[spec.name] = EntitySyncReport(
+            spec.name, mode, result.created, result.updated, result.deleted, result.unchanged, active, deleted,
+            fetched, self.states[spec.name].watermark, watermark, result.changed_ids,
+            self.full_reasons.get(spec.name, "") if mode == "full" else "", result.repaired,
+        )  # fmt: skip
 
     def in_lanes(self, con: duckdb.DuckDBPyConnection, specs: list[EntitySpec], lanes: int) -> LaneTimes:
         """A shadow's entities on several cursors at once (sync/apply_lanes.py); the report still lists
@@ -631,67 +670,3 @@ class SyncEngine:
             return AnchorStore(self.home, realm_id).begin(head, change_log.row_hash_reader(con))
         except AnchorMismatch as exc:
             raise SyncError(str(exc)) from None
-
-    def _entity_units(
-        self,
-        spec: EntitySpec,
-        cdc: CDCFetch | None,
-        incremental: list[EntitySpec],
-        fulls: _FullSource,
-        con: duckdb.DuckDBPyConnection,
-        clock: _PhaseClock | LanePhases,
-        now: datetime,
-        listings: dict[str, Listing] | None = None,
-    ) -> Iterator[tuple[pa.Table | list[str], bool]]:
-        """(staged rows, last unit of the entity?) of one entity; a full listing is cut into groups of
-        page files of at most ``rows_per_transaction`` rows. A listing still being paged is waited for
-        here (charged to ``fetch``), its deletes found on ``con`` (``find_deletes``)."""
-        if spec.name in fulls.names:
-            clock.switch("fetch")
-            fetch, missing, rescued = fulls.resolve(spec.name, con, clock)
-            clock.switch("apply")
-            files = [str(p) for p in fetch.files]
-            per_group = max(1, self.rows_per_transaction // max(1, self.page_size))
-            groups = [files[i : i + per_group] for i in range(0, len(files), per_group)] or [[]]
-            extra = [*rescued, *tombstone_stubs(missing, now)]
-            for n, group in enumerate(groups):
-                yield group, n == len(groups) - 1 and not extra
-            if extra:
-                yield stage(extra, first_seq=fetch.fetched), True
-        elif listings and spec.name in listings:
-            yield listings[spec.name].staged, True
-        elif cdc is not None and spec in incremental:
-            yield cdc.staged.get(spec.name, stage([])), True
-
-    def _record(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        spec: EntitySpec,
-        st: EntityState,
-        result: EntityApplyResult,
-        cdc: CDCFetch | None,
-        fulls: dict[str, FullFetch],
-        full_reasons: dict[str, str],
-        now: datetime,
-        report: SyncReport,
-        listing: Listing | None = None,
-    ) -> None:
-        """The entity's sync_state row (same transaction as its last rows) and its report."""
-        if spec.name in fulls:
-            fetch = fulls[spec.name]
-            mode, fetched, watermark = "full", fetch.fetched, fetch.started_server_time or now
-        elif listing is not None:
-            mode, fetched, watermark = "listing", listing.fetched, listing.started_server_time or now
-        else:
-            assert cdc is not None
-            mode, fetched, watermark = "incremental", cdc.counts.get(spec.name, 0), cdc.server_time
-        # Freshness is "as of when we asked QBO", not when we finished writing.
-        active, deleted = record_sync(
-            con, spec, realm_id=report.realm_id, synced_at=report.started_at, watermark=watermark, mode=mode,
-            trigger=report.trigger, run_id=report.run_id, sync_id=report.sync_id, result=result,
-        )  # fmt: skip
-        report.entities[spec.name] = EntitySyncReport(
-            spec.name, mode, result.created, result.updated, result.deleted, result.unchanged, active, deleted,
-            fetched, st.watermark, watermark, result.changed_ids,
-            full_reasons.get(spec.name, "") if mode == "full" else "", result.repaired,
-        )  # fmt: skip

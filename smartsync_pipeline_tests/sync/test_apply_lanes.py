@@ -15,13 +15,24 @@ import pytest
 from smartsync_pipeline.entities import iter_entities
 from smartsync_pipeline.mirror import change_log
 from smartsync_pipeline.mirror.database import MirrorDatabase
-from smartsync_pipeline.sync.apply_lanes import MAX_APPLY_LANES, ApplyLanes, in_order
+from smartsync_pipeline.sync.apply_lanes import MAX_APPLY_LANES, ApplyLanes
 from smartsync_pipeline.sync.errors import SyncError
 from smartsync_pipeline_tests.conftest import ConnectedCompany
 from smartsync_pipeline_tests.mirror_equality import mirror_differences
 from smartsync_pipeline_tests.sync.test_full_listings import Wrapped, real_client
 
 BARRIER_TIMEOUT = 30  # only reached when the lanes do not run at once
+
+
+def in_order(jobs):
+    """A ``take`` handing out ``jobs`` one at a time, in order (as the engine's does entities)."""
+    queue, lock = iter(jobs), threading.Lock()
+
+    def take(lanes):
+        with lock:
+            return next(queue, None)
+
+    return take
 
 
 @pytest.fixture
