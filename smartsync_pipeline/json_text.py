@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -65,6 +66,26 @@ def canonical_json(obj: Any) -> str:
     if _may_differ(text) or (b"null" in text and _has_non_finite(obj)):
         return _stdlib(obj)
     return text.decode()
+
+
+def canonical_texts(objects: Sequence[Any]) -> tuple[list[bytes], bytes]:
+    """``canonical_json`` of each object as UTF-8 bytes, and all of them joined (a page's ``raw``
+    column is built from the joined bytes without a Python string per object). The spellings orjson
+    may get wrong are looked for once in the joined text: on a page without any, no object is checked
+    on its own (a match anywhere only sends the objects that hold one to the slower path)."""
+    try:
+        texts = [orjson.dumps(obj, option=orjson.OPT_SORT_KEYS) for obj in objects]
+    except (TypeError, orjson.JSONEncodeError):
+        texts = [canonical_json(obj).encode() for obj in objects]
+        return texts, b"".join(texts)
+    joined = b"".join(texts)
+    if _may_differ(joined) or b"null" in joined:
+        slow = [i for i, t in enumerate(texts) if _may_differ(t) or (b"null" in t and _has_non_finite(objects[i]))]
+        for i in slow:
+            texts[i] = _stdlib(objects[i]).encode()
+        if slow:
+            joined = b"".join(texts)
+    return texts, joined
 
 
 def _stdlib(obj: Any) -> str:

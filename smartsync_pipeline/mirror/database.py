@@ -175,6 +175,9 @@ class MirrorDatabase:
                 os.chmod(path, 0o600)
                 migrate(con)
                 yield con
+                # Nothing else runs by now (pages fetched, lanes done): the last checkpoint, a backfill's
+                # serial tail, writes its row groups on every core.
+                con.execute(f"SET threads = {os.cpu_count() or 1}")
                 con.execute("CHECKPOINT")
             finally:
                 con.close()

@@ -27,6 +27,10 @@ class EntityState:
     rows_active: int
     rows_deleted: int
 
+    @classmethod
+    def never_synced(cls, realm_id: str, entity: str) -> EntityState:
+        return cls(realm_id, entity, None, None, None, None, 0, 0)
+
 
 def load_state(con: duckdb.DuckDBPyConnection, realm_id: str, spec: EntitySpec) -> EntityState:
     row = fetch_one(
@@ -36,7 +40,7 @@ def load_state(con: duckdb.DuckDBPyConnection, realm_id: str, spec: EntitySpec) 
         [realm_id, spec.name],
     )
     if row is None:
-        return EntityState(realm_id, spec.name, None, None, None, None, 0, 0)
+        return EntityState.never_synced(realm_id, spec.name)
     return EntityState(realm_id, spec.name, row[0], row[1], row[2], row[3], row[4] or 0, row[5] or 0)
 
 

@@ -211,6 +211,7 @@ def _build_company(home: Home, legacy: Path, realm: str) -> tuple[CompanyUpgrade
                 f"SELECT row_number() OVER (ORDER BY change_id) AS ord, {fields} "
                 "FROM legacy.change_log WHERE realm_id = ?",
                 [realm],
+                fetch_one(con, "SELECT count(*) FROM legacy.change_log WHERE realm_id = ?", [realm])[0],
             )
         if "report_run" in old:
             result.report_runs = _copy_reports(con, realm)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from smartsync_pipeline.entities import EntitySpec
@@ -183,12 +184,16 @@ class QBOClient:
 
     def _send(
         self, method: str, url: str, params: dict[str, str], data: bytes | None, token: str, max_wait: float
-    ) -> requests.Response:
+    ) -> tuple[requests.Response, bytes]:
+        """The response and its whole body (read inside the slot: a request is in flight until then)."""
         headers = {"Authorization": f"Bearer {token}", **(_HEADERS if data is None else _JSON_BODY_HEADERS)}
         with self.limiter.slot(max_wait=max_wait) as ticket:
             if ticket.waited:
                 self._count(wait_seconds=ticket.waited)
-            return self.http.request(method, url, params=params, data=data, headers=headers, timeout=self.timeout)
+            response = self.http.request(
+                method, url, params=params, data=data, headers=headers, timeout=self.timeout, stream=True
+            )
+            return response, _body(response)
 
     def _call(
         self,
@@ -216,7 +221,7 @@ class QBOClient:
             token = self._oauth.access_token()
             started = time.monotonic()
             try:
-                response = self._send(method, url, params, data, token, max(0.0, throttle_deadline - started))
+                response, content = self._send(method, url, params, data, token, max(0.0, throttle_deadline - started))
             except WaitTooLong as exc:
                 self._raise(self._over_budget(log_path, exc.wait, throttle_deadline, attempt, last_throttle))
             except requests.RequestException as exc:
@@ -232,7 +237,7 @@ class QBOClient:
                     self._pause(attempt, None, error)
                     continue
                 self._raise(RetriesExhausted(error, attempt) if attempt > 1 else error)
-            content, status = response.content, response.status_code
+            status = response.status_code
             self._count(api_calls=1, bytes_received=len(content))
             _log.debug(
                 "%s %s -> %d (%.0f ms, %d bytes, attempt %d)",
@@ -506,6 +511,28 @@ class QBOClient:
             raise QueryError(f"{spec.name} cannot be voided")
         body = {"Id": self._object_id(spec, id), "SyncToken": str(sync_token)}
         return self._write(spec, body, "void")
+
+
+def _body(response: requests.Response) -> bytes:
+    """The whole body in one read. ``response.content`` joins 10 kB chunks: ~3x the CPU on a 1 MB page
+    (4 ms instead of 1.3), which a backfill pays on every page. Failures mid-body become the requests
+    errors ``content`` would raise, so retries treat them alike."""
+    try:
+        try:
+            body = response.raw.read(decode_content=True)
+        except BaseException:
+            response.close()  # a half-read connection is not reused
+            raise
+    except urllib3.exceptions.ProtocolError as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from exc
+    except urllib3.exceptions.DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from exc
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.exceptions.ConnectionError(exc) from exc
+    except urllib3.exceptions.SSLError as exc:
+        raise requests.exceptions.SSLError(exc) from exc
+    response.raw.release_conn()  # read whole: the connection goes back to the pool
+    return body
 
 
 def _never_sent(exc: requests.RequestException) -> bool:

@@ -248,9 +248,10 @@ def _delete_candidates(con: duckdb.DuckDBPyConnection, realm_id: str, spec: Enti
 
 
 class _ListedFirst:
-    """A shadow's entities for apply lanes, the first listed first (registry order among those listed):
-    a lane never waits for one entity's pages while another's are all in. Entities without a full
-    listing are ready at once."""
+    """A shadow's entities for apply lanes: of those ready (listed, or without a full listing), the one
+    with the most rows first (registry order among equals). A lane never waits for one entity's pages
+    while another's are all in, and when many are ready at once the biggest starts first, so the lanes
+    end together instead of one applying a big entity alone at the end."""
 
     def __init__(self, specs: list[EntitySpec], fulls: _FullSource) -> None:
         self.pending, self.fulls = list(specs), fulls
@@ -263,9 +264,13 @@ class _ListedFirst:
             with self._lock:
                 if not self.pending:
                     return None
-                for n, spec in enumerate(self.pending):
-                    if spec.name not in self.fulls.names or pages.listed(spec.name):
-                        return self.pending.pop(n)
+                ready = [
+                    (-pages.fetched(spec.name) if spec.name in self.fulls.names else 0, n)
+                    for n, spec in enumerate(self.pending)
+                    if spec.name not in self.fulls.names or pages.listed(spec.name)
+                ]
+                if ready:
+                    return self.pending.pop(min(ready)[1])
             with lanes.waiting():
                 pages.wait_finished(seen)
 
@@ -568,6 +573,8 @@ class SyncEngine:
         realm_id = shard.realm.realm_id
         with report.timed("states"), shard.db.locked() as waited:
             report.lock_wait_seconds += waited
+            if not shard.db.path.exists():  # a new company: nothing to read; the first sync creates the mirror
+                return {s.name: EntityState.never_synced(realm_id, s.name) for s in specs}
             key, committed = _committed_states.get(str(shard.db.path), (None, {}))
             if shard.db.unchanged_since(key) and all(s.name in committed.get(realm_id, {}) for s in specs):
                 # What this process committed last, and no writer touched the file since.

@@ -6,12 +6,15 @@ requests at once and 500 a minute. Here one pool of ``workers`` threads (the eng
 ``page_workers``, 6 by default; the client's limiter keeps both of QBO's limits) fetches:
 
 1. the COUNT of every entity, then
-2. every page the count promises, as independent STARTPOSITION requests, each written straight to its
+2. every page the counts promise, as independent STARTPOSITION requests, each written straight to its
    own Parquet file (memory stays at ``workers`` pages whatever the company's size), and
 3. past the count, one page at a time until a short page, in case objects were created meanwhile.
 
-Tasks run in submission order, so entities finish roughly in registry order and the engine applies
-each one while later ones are still being fetched (ARCHITECTURE.md, "Backfill"). Objects that slip
+Tasks run in submission order. Pages are submitted once every entity is counted: the entities of one
+page first (a first sync's many small ones, applied while the big ones are paged), then the others
+from the largest down, so that what is left to apply when the last page arrives is the smallest of
+them. The engine applies each entity as soon as its listing is complete (ARCHITECTURE.md,
+"Backfill"). Objects that slip
 between pages while others are deleted are caught like before when the mirror holds them: the engine
 asks QBO for ids a listing missed before calling them deleted. (A first sync has no ids to miss: an
 object that slips while another is deleted mid-listing arrives with the next full reconciliation.)
@@ -86,6 +89,7 @@ class FullListings:
         self._error: BaseException | None = None
         self._stopped = False
         self._listings = {s.name: _Listing(s, staging.entity_dir(s.name)) for s in specs}
+        self._uncounted = len(self._listings)
         self._until_closed = ExitStack()
         self._until_closed.enter_context(fewer_collections())  # pages are acyclic: see garbage_collection.py
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smartsync-page")
@@ -116,6 +120,11 @@ class FullListings:
         if listing.result is None:
             raise self._error if self._error is not None else ListingFailed(f"the listing of {name} was stopped")
         return listing.result
+
+    def fetched(self, name: str) -> int:
+        """Objects of ``name`` staged so far (all of them once it is ``listed``)."""
+        with self._lock:
+            return self._listings[name].fetched
 
     def listed(self, name: str) -> bool:
         """The listing of ``name`` has finished (or stopped): ``result`` returns without waiting."""
@@ -172,9 +181,18 @@ class FullListings:
             listing.total = total
             listing.last_start = starts[-1]
             listing.pending = len(starts)  # all at once: an early page must not find the listing finished
+            self._uncounted -= 1
+            counted = self._uncounted == 0
         self._report(listing)
-        for start in starts:
-            self._submit(self._page, listing, start)
+        if counted:
+            self._submit_pages()
+
+    def _submit_pages(self) -> None:
+        """Every counted page, in the order the module docstring explains."""
+        order = sorted(self._listings.values(), key=lambda lst: (lst.total >= self.page_size, -lst.total))
+        for listing in order:
+            for start in range(1, listing.last_start + 1, self.page_size):
+                self._submit(self._page, listing, start)
 
     def _page(self, listing: _Listing, start: int) -> None:
         spec = listing.spec

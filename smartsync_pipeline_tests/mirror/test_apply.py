@@ -156,7 +156,7 @@ def test_appends_from_several_cursors_make_one_gap_free_chain(shadow_con):
         try:
             for part in range(5):
                 cur.execute("BEGIN TRANSACTION")
-                assert writer.append(created_rows_sql(entity_name, part * 40, 40), [NOW], cur) == 40
+                assert writer.append(created_rows_sql(entity_name, part * 40, 40), [NOW], 40, cur) == 40
                 cur.execute("COMMIT")
         except BaseException as exc:  # reported below: an assert in a thread would pass silently
             errors.append(exc)
@@ -186,12 +186,12 @@ def test_a_failed_append_releases_the_ones_waiting_for_their_turn(shadow_con):
     first_reserved, give_up = threading.Event(), threading.Event()
     outcome: dict[str, BaseException | int] = {}
 
-    def content_hashes(cur, first, n):
+    def content_hashes(cur, n):
         if threading.current_thread().name == "early":
             first_reserved.set()
             give_up.wait(30)
             raise RuntimeError("hashing failed")
-        return hashing(cur, first, n)
+        return hashing(cur, n)
 
     writer._content_hashes = content_hashes
 
@@ -200,7 +200,7 @@ def test_a_failed_append_releases_the_ones_waiting_for_their_turn(shadow_con):
         cur.execute(f"USE {SHADOW}")
         try:
             cur.execute("BEGIN TRANSACTION")
-            outcome[name] = writer.append(created_rows_sql(entity_name, 0, 10), [NOW], cur)
+            outcome[name] = writer.append(created_rows_sql(entity_name, 0, 10), [NOW], 10, cur)
         except BaseException as exc:
             outcome[name] = exc
         finally:
@@ -218,6 +218,42 @@ def test_a_failed_append_releases_the_ones_waiting_for_their_turn(shadow_con):
     assert not early.is_alive() and not late.is_alive()
     assert str(outcome["early"]) == "hashing failed"
     assert "an earlier part of the change log failed" in str(outcome["late"])
+
+
+def test_appended_hashes_are_the_ones_verify_recomputes_in_duckdb(shadow_con):
+    """Appends hash the canonical text in Python, verify in DuckDB: every kind of field (non-ASCII
+    JSON, NULLs, lists, times) must give the same bytes to both."""
+    writer = change_log.ChangeLogAppender(shadow_con)
+    sql = """
+        SELECT i AS ord, 'r1' AS realm_id, 'Customer' AS entity, CAST(i AS VARCHAR) AS entity_id,
+            CASE WHEN i % 2 = 0 THEN 'update' ELSE 'create' END AS op,
+            CASE WHEN i % 2 = 0 THEN '0' END AS sync_token_before, '1' AS sync_token_after,
+            CASE WHEN i % 2 = 0 THEN ['DisplayName', 'Notes'] END AS changed_fields,
+            CASE WHEN i % 2 = 0 THEN json_object('DisplayName', 'Café ' || i) END AS before_json,
+            CAST(json_object('DisplayName', 'Crème brûlée ☕ ' || i, 'Notes', repeat('ü', i * 40)) AS VARCHAR)
+                AS after_json,
+            ?::TIMESTAMPTZ - INTERVAL (i) SECOND AS qbo_last_updated, ?::TIMESTAMPTZ AS recorded_at,
+            'manual' AS trigger, CASE WHEN i % 3 = 0 THEN 'run-1' END AS run_id, 'sync-1' AS sync_id
+        FROM range(1, 61) t(i)"""
+    shadow_con.execute("BEGIN TRANSACTION")
+    assert writer.append(sql, [NOW, NOW], 60, shadow_con) == 60
+    shadow_con.execute("COMMIT")
+    verified = change_log.verify(shadow_con)
+    assert verified.ok and verified.rows_checked == 60, verified.reason
+
+
+@pytest.mark.parametrize("announced", [9, 11])
+def test_an_append_that_yields_other_than_the_rows_announced_logs_nothing(shadow_con, announced):
+    """The id range is taken from the announced count before the rows are computed: a count that does
+    not match them must fail the append, not leave a gap or an overlap in the chain."""
+    writer = change_log.ChangeLogAppender(shadow_con)
+    shadow_con.execute("BEGIN TRANSACTION")
+    with pytest.raises(RuntimeError, match=f"yielded 10 rows where {announced} were announced"):
+        writer.append(created_rows_sql("Bill", 0, 10), [NOW], announced, shadow_con)
+    shadow_con.execute("ROLLBACK")
+    assert shadow_con.execute("SELECT count(*) FROM change_log").fetchone()[0] == 0
+    with pytest.raises(RuntimeError, match="an earlier part of the change log failed"):
+        writer.append(created_rows_sql("Bill", 0, 10), [NOW], 10, shadow_con)
 
 
 def test_a_shadow_is_checkpointed_by_duckdb_past_its_threshold_not_per_unit(shadow_con, tmp_path):
