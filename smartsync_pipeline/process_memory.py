@@ -30,3 +30,10 @@ def keep_thread_memory_flat() -> None:
         return
     if hasattr(libc, "mallopt"):  # glibc; other C libraries keep their own policy
         libc.mallopt(M_ARENA_MAX, ARENAS)
+
+
+def keep_blas_threads_out() -> None:
+    """No OpenBLAS thread pool: numpy (imported by pyarrow) starts one thread per core at import, and
+    they spin waiting for matrix work this process never does: ~0.1 CPU-s of every CLI start, taken
+    from the server on a busy machine. ``OPENBLAS_NUM_THREADS`` set by the user wins."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
