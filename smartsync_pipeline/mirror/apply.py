@@ -156,7 +156,6 @@ class ApplyContext:
 
 # How the staged rows compare with the mirror, decided in one SQL pass.
 _PLAN_SQL = """
-CREATE OR REPLACE TEMP TABLE apply_plan AS
 WITH s AS (
     SELECT seq, id, id_key, sync_token, is_deleted, last_updated{s_extra} FROM {source}
     QUALIFY row_number() OVER (
@@ -168,7 +167,7 @@ WITH s AS (
     WHERE realm_id = ? AND id_key IN (SELECT id_key FROM s)
 )
 SELECT s.seq, s.id, s.id_key, s.sync_token, s.last_updated, m.sync_token AS cur_token,
-    {repair_fields} AS repair_fields,
+    m.id IS NOT NULL AS held, {repair_fields} AS repair_fields,
     CASE
         WHEN s.is_deleted AND m.id IS NULL THEN 'orphan_delete'
         WHEN s.is_deleted AND m.is_deleted THEN 'unchanged'
@@ -183,6 +182,15 @@ SELECT s.seq, s.id, s.id_key, s.sync_token, s.last_updated, m.sync_token AS cur_
         ELSE 'update'
     END AS op
 FROM s LEFT JOIN m ON m.id_key = s.id_key AND m.id = s.id
+"""
+
+# The plan with its changes numbered 1..n in arrival order (one statement: the window runs on the plan's
+# small columns, never over the JSON).
+_NUMBERED_PLAN_SQL = """
+CREATE OR REPLACE TEMP TABLE apply_plan AS
+SELECT *, CASE WHEN op <> 'unchanged'
+    THEN row_number() OVER (PARTITION BY op = 'unchanged' ORDER BY seq) END AS change_no
+FROM ({plan}) AS plan
 """
 
 
@@ -211,41 +219,52 @@ def _plan_sql(spec: EntitySpec, source: str, verify_content: bool) -> str:
     )
 
 
-# Number the changes 1..n in arrival order, on the plan's small columns (never over the JSON).
-_NUMBER_SQL = """
-CREATE OR REPLACE TEMP TABLE apply_plan AS
-SELECT *, CASE WHEN op <> 'unchanged'
-    THEN row_number() OVER (PARTITION BY op = 'unchanged' ORDER BY seq) END AS change_no
-FROM apply_plan
-"""
-
 # The change-log rows of one apply, in arrival order: the JSON before comes from the mirror (so this
 # runs before the rows are replaced), the JSON after from the staged rows. Ordered by ``ord``.
 _CHANGES_SQL = """
 SELECT p.change_no AS ord, ?::VARCHAR AS realm_id, ?::VARCHAR AS entity, p.id AS entity_id,
     CASE WHEN p.op = 'orphan_delete' THEN 'delete' ELSE p.op END AS op,
-    CASE WHEN p.op IN ('update', 'repair', 'delete') THEN p.cur_token END AS sync_token_before,
+    {before_token} AS sync_token_before,
     CASE WHEN p.op IN ('create', 'update', 'repair') THEN p.sync_token END AS sync_token_after,
-    CASE WHEN p.op IN ('update', 'repair') THEN list_sort(list_distinct(list_concat(
+    {changed_fields} AS changed_fields,
+    {before_json} AS before_json,
+    CASE WHEN p.op IN ('create', 'update', 'repair') THEN s.raw END AS after_json,
+    TRY_CAST(p.last_updated AS TIMESTAMPTZ) AS qbo_last_updated,
+    ?::TIMESTAMPTZ AS recorded_at, ?::VARCHAR AS trigger, ?::VARCHAR AS run_id, ?::VARCHAR AS sync_id
+FROM apply_plan p
+JOIN {source} s ON s.seq = p.seq{before_join}
+WHERE p.op <> 'unchanged'
+"""
+_BEFORE = {
+    "before_token": "CASE WHEN p.op IN ('update', 'repair', 'delete') THEN p.cur_token END",
+    "changed_fields": """CASE WHEN p.op IN ('update', 'repair') THEN list_sort(list_distinct(list_concat(
         CASE WHEN p.op = 'repair' THEN list_filter(p.repair_fields, lambda f: f <> 'raw') ELSE []::VARCHAR[] END,
         list_filter(
             list_distinct(list_concat(json_keys(m.raw), json_keys(s.raw))),
             lambda k: k NOT IN ('SyncToken', 'MetaData')
                 AND json_extract(m.raw, '$."' || k || '"') IS DISTINCT FROM json_extract(s.raw, '$."' || k || '"')
         )
-    ))) END AS changed_fields,
-    CASE WHEN p.op IN ('update', 'repair', 'delete') THEN CAST(m.raw AS VARCHAR) END AS before_json,
-    CASE WHEN p.op IN ('create', 'update', 'repair') THEN s.raw END AS after_json,
-    TRY_CAST(p.last_updated AS TIMESTAMPTZ) AS qbo_last_updated,
-    ?::TIMESTAMPTZ AS recorded_at, ?::VARCHAR AS trigger, ?::VARCHAR AS run_id, ?::VARCHAR AS sync_id
-FROM apply_plan p
-JOIN {source} s ON s.seq = p.seq
+    ))) END""",
+    "before_json": "CASE WHEN p.op IN ('update', 'repair', 'delete') THEN CAST(m.raw AS VARCHAR) END",
+    "before_join": """
 LEFT JOIN (
     SELECT id, id_key, raw FROM {table}
     WHERE realm_id = ? AND id_key IN (SELECT id_key FROM apply_plan WHERE op IN ('update', 'repair', 'delete'))
-) m ON m.id_key = p.id_key AND m.id = p.id
-WHERE p.op <> 'unchanged'
-"""
+) m ON m.id_key = p.id_key AND m.id = p.id""",
+}
+# Creates (and deletes of objects never held) have no "before": the same rows without reading the mirror.
+_NO_BEFORE = {
+    "before_token": "NULL::VARCHAR",
+    "changed_fields": "NULL::VARCHAR[]",
+    "before_json": "NULL::VARCHAR",
+    "before_join": "",
+}
+_WITH_BEFORE = frozenset({"update", "repair", "delete"})
+
+
+def _changes_sql(source: str, table: str, with_before: bool) -> str:
+    parts = _BEFORE if with_before else _NO_BEFORE
+    return _CHANGES_SQL.format(source=source, **{k: v.format(table=table) for k, v in parts.items()})
 
 
 def apply_staged(
@@ -290,17 +309,27 @@ def _apply(
     result: EntityApplyResult,
 ) -> None:
     table = spec.table
-    con.execute(_plan_sql(spec, source, ctx.verify_content), [ctx.realm_id])
-    con.execute(_NUMBER_SQL)
-    counts = dict(con.execute("SELECT op, count(*) FROM apply_plan GROUP BY op").fetchall())
+    con.execute(_NUMBERED_PLAN_SQL.format(plan=_plan_sql(spec, source, ctx.verify_content)), [ctx.realm_id])
+    # Counts per op, whether a rewritten row is held (its old row must go first), and the first changes.
+    counts: dict[str, int] = {}
+    held = 0
+    firsts: list[tuple[int, str, str]] = []
+    for op, n, rewrites_held, first in con.execute(
+        "SELECT op, count(*), count(*) FILTER (WHERE held AND op IN ('create', 'update', 'repair')), "
+        "min_by({'seq': seq, 'id': id}, seq, 50) FILTER (WHERE op <> 'unchanged') FROM apply_plan GROUP BY op"
+    ).fetchall():
+        counts[op], held = n, held + rewrites_held
+        firsts += [(change["seq"], op, change["id"]) for change in first or []]
     result.unchanged = counts.get("unchanged", 0)
     if not set(counts) - {"unchanged"}:
         return
 
     # 1. The change log (reads the mirror's "before" rows, so it goes first).
+    with_before = not _WITH_BEFORE.isdisjoint(counts)
+    params = [ctx.realm_id, spec.name, ctx.now, ctx.trigger, ctx.run_id, ctx.sync_id]
     log.append(
-        _CHANGES_SQL.format(source=source, table=table),
-        [ctx.realm_id, spec.name, ctx.now, ctx.trigger, ctx.run_id, ctx.sync_id, ctx.realm_id],
+        _changes_sql(source, table, with_before),
+        [*params, ctx.realm_id] if with_before else params,
         sum(n for op, n in counts.items() if op != "unchanged"),
         con,
     )
@@ -308,18 +337,17 @@ def _apply(
     result.updated = counts.get("update", 0)
     result.deleted = counts.get("delete", 0) + counts.get("orphan_delete", 0)
     result.repaired = counts.get("repair", 0)
-    for op, qid in con.execute(
-        "SELECT op, id FROM apply_plan WHERE op <> 'unchanged' ORDER BY seq LIMIT 50"
-    ).fetchall():
+    for _seq, op, qid in sorted(firsts)[:50]:
         result.changed_ids.append(("delete" if op == "orphan_delete" else op, qid))
 
     # 2. Rows: replace created/updated ones (and store tombstones of objects we never saw) ...
-    rewrite = "SELECT {col} FROM apply_plan WHERE op IN ('create', 'update', 'repair', 'orphan_delete')"
-    con.execute(
-        f"DELETE FROM {table} WHERE realm_id = ? AND id_key IN ({rewrite.format(col='id_key')}) "
-        f"AND id IN ({rewrite.format(col='id')})",
-        [ctx.realm_id],
-    )
+    if held:
+        rewrite = "SELECT {col} FROM apply_plan WHERE op IN ('create', 'update', 'repair') AND held"
+        con.execute(
+            f"DELETE FROM {table} WHERE realm_id = ? AND id_key IN ({rewrite.format(col='id_key')}) "
+            f"AND id IN ({rewrite.format(col='id')})",
+            [ctx.realm_id],
+        )
     cols = ", ".join(c.name for c in spec.columns)
     values, typed = extract_all_sql(spec, "s.raw")
     con.execute(

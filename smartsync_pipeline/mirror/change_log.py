@@ -82,7 +82,9 @@ def canonical_sql(alias: str = "") -> str:
     parts = []
     for name in CONTENT_FIELDS:
         text = _text_sql(name, alias)
-        parts.append(f"CASE WHEN {text} IS NULL THEN '-' ELSE CAST(strlen({text}) AS VARCHAR) || ':' || {text} END")
+        # `||` with a NULL is NULL: the same text as a CASE on NULL, with each field's expression bound
+        # twice instead of three times (binding this expression was most of a small append's time).
+        parts.append(f"coalesce(CAST(strlen({text}) AS VARCHAR) || ':' || {text}, '-')")
     return "concat_ws('|', " + ", ".join(parts) + ")"
 
 

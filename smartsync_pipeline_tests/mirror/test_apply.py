@@ -6,6 +6,7 @@ import json
 import threading
 from datetime import UTC, datetime
 
+import duckdb
 import pytest
 
 from smartsync_pipeline.entities import entity
@@ -276,3 +277,21 @@ def test_a_shadow_appends_row_groups_a_backfill_unit_fills(shadow_con):
         "SELECT row_group_id, max(count) FROM pragma_storage_info('bill') WHERE column_name = 'id' GROUP BY ALL"
     ).fetchall()
     assert sorted(n for _, n in groups) == [20_000 - SHADOW_ROW_GROUP_SIZE, SHADOW_ROW_GROUP_SIZE]
+
+
+def test_the_canonical_text_of_a_change_row_is_pinned() -> None:
+    """Every chain already recorded was hashed over this exact text: a change to canonical_sql must
+    keep it byte for byte (length-prefixed fields, '-' for NULL, UTC microsecond times)."""
+    con = duckdb.connect()
+    text = con.execute(
+        f"""SELECT {change_log.canonical_sql()} FROM (SELECT 7 AS change_id, 'r1' AS realm_id, 'Bill' AS entity,
+            '42' AS entity_id, 'update' AS op, '3' AS sync_token_before, '4' AS sync_token_after,
+            ['Memo', 'TotalAmt'] AS changed_fields, '{{"Memo":"café"}}' AS before_json, NULL AS after_json,
+            TIMESTAMPTZ '2026-01-02 03:04:05.5+00' AS qbo_last_updated,
+            TIMESTAMPTZ '2026-01-02 04:04:05.000001+01' AS recorded_at, 'manual' AS trigger,
+            NULL AS run_id, 's-1' AS sync_id)"""
+    ).fetchone()[0]
+    assert text == (
+        '1:7|2:r1|4:Bill|2:42|6:update|1:3|1:4|19:["Memo","TotalAmt"]|16:{"Memo":"café"}|-|'
+        "26:2026-01-02T03:04:05.500000|26:2026-01-02T03:04:05.000001|6:manual|-|3:s-1"
+    )
