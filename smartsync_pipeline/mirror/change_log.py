@@ -23,7 +23,7 @@ import pyarrow as pa
 from smartsync_pipeline.mirror.sql import fetch_one
 
 GENESIS_HASH = "0" * 64
-CANONICAL_BATCH_ROWS = 8192  # canonical texts handed to Python at a time (a few MB)
+CANONICAL_BATCH_ROWS = 4096  # canonical texts handed to Python at a time (a few MB)
 
 # The fields covered by the content hash, in canonical order; then prev_hash and row_hash.
 CONTENT_FIELDS = (
@@ -185,8 +185,11 @@ class ChangeLogAppender:
         rel = con.sql(f"SELECT ord, {canonical_sql()} AS text FROM pending_changes")
         with rel.to_arrow_reader(batch_size=CANONICAL_BATCH_ROWS) as reader:
             for batch in reader:
-                texts = batch.column(1).cast(pa.large_binary())
-                ends = memoryview(texts.buffers()[1]).cast("q")[texts.offset : texts.offset + len(texts) + 1]
+                texts = batch.column(1)  # read in place: offsets and bytes, no copy of the texts
+                width = "q" if pa.types.is_large_string(texts.type) or pa.types.is_large_binary(texts.type) else "i"
+                if width == "i" and not (pa.types.is_string(texts.type) or pa.types.is_binary(texts.type)):
+                    texts, width = texts.cast(pa.large_binary()), "q"  # another layout (a view type): copied
+                ends = memoryview(texts.buffers()[1]).cast(width)[texts.offset : texts.offset + len(texts) + 1]
                 data = memoryview(texts.buffers()[2])
                 for i, ord_ in enumerate(batch.column(0).to_pylist()):
                     if 1 <= ord_ <= rows and contents[ord_ - 1] is None:
