@@ -22,6 +22,7 @@ from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import accumulate
 from typing import Any
 
 import duckdb
@@ -92,11 +93,7 @@ def _raw_column(objects: Sequence[dict[str, Any]]) -> pa.StringArray:
     """The canonical texts as one Arrow column made from their joined bytes (no Python string per
     object: a 1,000-object page is one buffer and its offsets)."""
     texts, joined = canonical_texts(objects)
-    offsets = array("q", [0])
-    end = 0
-    for text in texts:
-        end += len(text)
-        offsets.append(end)
+    offsets = array("q", accumulate(map(len, texts), initial=0))
     column = pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(offsets), pa.py_buffer(joined))
     return column.cast(pa.string())
 

@@ -132,9 +132,9 @@ class ChangeLogAppender:
         """Append the ``rows`` rows of ``changes_sql`` (on ``con``, by default the appender's own
         connection): a SELECT yielding every content field except ``change_id``, plus ``ord`` numbering
         the rows 1..n in the order they are logged. The caller knows ``rows`` (its plan counted them), so
-        the id range is taken first and the rows are computed once into a temporary table with their
-        content hashes (DuckDB hashes each row while it writes it); Python chains the hashes, then the
-        rows are inserted with them. No window runs over the JSON columns, and one call holds one
+        the id range is taken first and the rows are computed once into a temporary table; DuckDB
+        writes each row's canonical text, Python hashes and chains it, then the rows are inserted with
+        their hashes. No window runs over the JSON columns, and one call holds one
         apply's rows (a bounded unit of a backfill). Returns the number of rows appended."""
         started = time.perf_counter()
         try:
@@ -186,9 +186,9 @@ class ChangeLogAppender:
         with rel.to_arrow_reader(batch_size=CANONICAL_BATCH_ROWS) as reader:
             for batch in reader:
                 texts = batch.column(1)  # read in place: offsets and bytes, no copy of the texts
-                width = "q" if pa.types.is_large_string(texts.type) or pa.types.is_large_binary(texts.type) else "i"
-                if width == "i" and not (pa.types.is_string(texts.type) or pa.types.is_binary(texts.type)):
-                    texts, width = texts.cast(pa.large_binary()), "q"  # another layout (a view type): copied
+                if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+                    texts = texts.cast(pa.large_string())  # another layout (a string view): copied
+                width = "q" if pa.types.is_large_string(texts.type) else "i"
                 ends = memoryview(texts.buffers()[1]).cast(width)[texts.offset : texts.offset + len(texts) + 1]
                 data = memoryview(texts.buffers()[2])
                 for i, ord_ in enumerate(batch.column(0).to_pylist()):

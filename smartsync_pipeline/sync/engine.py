@@ -247,7 +247,7 @@ def _delete_candidates(con: duckdb.DuckDBPyConnection, realm_id: str, spec: Enti
     return sorted((r[0] for r in rows), key=id_key)
 
 
-class _ListedFirst:
+class _BiggestListedFirst:
     """A shadow's entities for apply lanes: of those ready (listed, or without a full listing), the one
     with the most rows first (registry order among equals). A lane never waits for one entity's pages
     while another's are all in, and when many are ready at once the biggest starts first, so the lanes
@@ -361,9 +361,8 @@ class _EntityApplier:
             self.fulls.pages.stop()
 
         runner: ApplyLanes[EntitySpec] = ApplyLanes(con, lanes, on_error=stop)
-        runner.run(
-            _ListedFirst(specs, self.fulls).take, lambda cur, spec, lanes: self.apply(cur, spec, LanePhases(lanes))
-        )
+        take = _BiggestListedFirst(specs, self.fulls).take
+        runner.run(take, lambda cur, spec, lanes: self.apply(cur, spec, LanePhases(lanes)))
         order = {s.name: n for n, s in enumerate(specs)}
         by_order = sorted(self.report.entities.items(), key=lambda e: order.get(e[0], len(order)))
         self.report.entities = dict(by_order)

@@ -176,11 +176,11 @@ class FullListings:
         listing.started_server_time = self.client.server_time
         total = self.client.count(spec.name, include_inactive=True if spec.name_list else None)
         # Pages 1 .. the one just past the count: the last must come back short to end the listing.
-        starts = list(range(1, 2 + (total // self.page_size) * self.page_size, self.page_size))
+        pages = total // self.page_size + 1
         with self._lock:
             listing.total = total
-            listing.last_start = starts[-1]
-            listing.pending = len(starts)  # all at once: an early page must not find the listing finished
+            listing.last_start = 1 + (pages - 1) * self.page_size
+            listing.pending = pages  # all at once: an early page must not find the listing finished
             self._uncounted -= 1
             counted = self._uncounted == 0
         self._report(listing)
