@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import accumulate
 from typing import Any
 
 import duckdb
@@ -30,6 +28,7 @@ import pyarrow as pa
 
 from smartsync_pipeline.entities import EntitySpec
 from smartsync_pipeline.json_text import canonical_texts
+from smartsync_pipeline.mirror.arrow_columns import bools, int64s, joined_strings, strings
 from smartsync_pipeline.mirror.change_log import ChangeLogAppender
 from smartsync_pipeline.mirror.schema import extract_all_sql
 from smartsync_pipeline.mirror.sql import sql_literal
@@ -76,26 +75,23 @@ def stage(objects: Iterable[dict[str, Any]], *, deleted: bool = False, first_seq
     kept = list(best.values())
     metas = [m if isinstance(m := obj.get("MetaData"), dict) else {} for obj in kept]
     tokens = [obj.get("SyncToken") for obj in kept]
-    columns = {
-        "seq": range(first_seq, first_seq + len(ids)),
-        "id": ids,
-        "id_key": [id_key(qid) for qid in ids],
-        "sync_token": [None if t is None else str(t) for t in tokens],
-        "raw": _raw_column(kept),
-        "is_deleted": [deleted or obj.get("status") == "Deleted" for obj in kept],
-        "last_updated": [_str_or_none(m.get("LastUpdatedTime")) for m in metas],
-        "created": [_str_or_none(m.get("CreateTime")) for m in metas],
-    }
-    return pa.Table.from_pydict(columns, schema=STAGING_SCHEMA)
+    columns = [
+        int64s(range(first_seq, first_seq + len(ids))),
+        strings(ids),
+        int64s(id_key(qid) for qid in ids),
+        strings(None if t is None else str(t) for t in tokens),
+        _raw_column(kept),
+        bools([deleted or obj.get("status") == "Deleted" for obj in kept]),
+        strings(_str_or_none(m.get("LastUpdatedTime")) for m in metas),
+        strings(_str_or_none(m.get("CreateTime")) for m in metas),
+    ]
+    return pa.Table.from_arrays(columns, schema=STAGING_SCHEMA)
 
 
-def _raw_column(objects: Sequence[dict[str, Any]]) -> pa.StringArray:
+def _raw_column(objects: Sequence[dict[str, Any]]) -> pa.Array:
     """The canonical texts as one Arrow column made from their joined bytes (no Python string per
     object: a 1,000-object page is one buffer and its offsets)."""
-    texts, joined = canonical_texts(objects)
-    offsets = array("q", accumulate(map(len, texts), initial=0))
-    column = pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(offsets), pa.py_buffer(joined))
-    return column.cast(pa.string())
+    return joined_strings(*canonical_texts(objects))
 
 
 def _version_rank(obj: dict[str, Any], deleted: bool) -> tuple:

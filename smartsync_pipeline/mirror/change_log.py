@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from smartsync_pipeline.mirror.arrow_columns import int64s, strings
 from smartsync_pipeline.mirror.sql import fetch_one
 
 GENESIS_HASH = "0" * 64
@@ -225,12 +226,8 @@ class ChangeLogAppender:
 
     def _insert(self, con: duckdb.DuckDBPyConnection, rows: tuple[list[str], list[str]]) -> None:
         prevs, hashes = rows
-        chained = pa.table(
-            {
-                "ord": pa.array(range(1, len(hashes) + 1), pa.int64()),
-                "prev_hash": pa.array(prevs, pa.string()),
-                "row_hash": pa.array(hashes, pa.string()),
-            }
+        chained = pa.Table.from_arrays(
+            [int64s(range(1, len(hashes) + 1)), strings(prevs), strings(hashes)], names=["ord", "prev_hash", "row_hash"]
         )
         con.register("chained_hashes", chained)
         try:
