@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -80,18 +80,12 @@ def stage(objects: Iterable[dict[str, Any]], *, deleted: bool = False, first_seq
         strings(ids),
         int64s(id_key(qid) for qid in ids),
         strings(None if t is None else str(t) for t in tokens),
-        _raw_column(kept),
+        joined_strings(*canonical_texts(kept)),  # one buffer and its offsets: no Python string per object
         bools([deleted or obj.get("status") == "Deleted" for obj in kept]),
         strings(_str_or_none(m.get("LastUpdatedTime")) for m in metas),
         strings(_str_or_none(m.get("CreateTime")) for m in metas),
     ]
     return pa.Table.from_arrays(columns, schema=STAGING_SCHEMA)
-
-
-def _raw_column(objects: Sequence[dict[str, Any]]) -> pa.Array:
-    """The canonical texts as one Arrow column made from their joined bytes (no Python string per
-    object: a 1,000-object page is one buffer and its offsets)."""
-    return joined_strings(*canonical_texts(objects))
 
 
 def _version_rank(obj: dict[str, Any], deleted: bool) -> tuple:

@@ -5,7 +5,7 @@ whether the list is a pandas object, and the first time it asks it imports panda
 core, holding the GIL, in the middle of a backfill's first page (a sync never uses pandas). Casting
 a column imports ``pyarrow.compute`` the same way. The builders here make the same arrays from
 buffers (fixed-width values) or with pyarrow's string builder, and never reach either import;
-``tests/mirror/test_arrow_columns.py`` checks both the arrays and the imports.
+``smartsync_pipeline_tests/mirror/test_arrow_columns.py`` checks both the arrays and the imports.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def strings(values: Iterable[str | None]) -> pa.Array:
 def joined_strings(texts: Sequence[bytes], joined: bytes) -> pa.Array:
     """A string column of UTF-8 ``texts`` given with their concatenation (one buffer and its offsets,
     no Python string per value). The caller vouches that every text is valid UTF-8."""
-    wide = len(joined) > _INT32_MAX
-    offsets = array("q" if wide else "i", accumulate(map(len, texts), initial=0))
-    kind = pa.large_string() if wide else pa.string()
-    return pa.Array.from_buffers(kind, len(texts), [None, pa.py_buffer(offsets), pa.py_buffer(joined)])
+    if len(joined) > _INT32_MAX:  # a string column's offsets are 32-bit; a page is a few MB
+        raise ValueError(f"{len(joined):,} bytes of text do not fit one Arrow string column (2 GiB at most)")
+    offsets = array("i", accumulate(map(len, texts), initial=0))
+    return pa.Array.from_buffers(pa.string(), len(texts), [None, pa.py_buffer(offsets), pa.py_buffer(joined)])

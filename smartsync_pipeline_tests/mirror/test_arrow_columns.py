@@ -83,3 +83,15 @@ def test_staging_and_applying_a_page_import_neither_pandas_nor_pyarrow_compute()
     pandas, ~0.45 s of a backfill's first page (see arrow_columns.py)."""
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["2000", "True", "False", "False"]
+
+
+def test_text_past_a_string_columns_reach_is_refused_clearly(monkeypatch) -> None:
+    """32-bit offsets cannot address past 2 GiB: a clear error, never wrapped offsets (the bound is
+    lowered here so the test need not allocate 2 GiB)."""
+    from smartsync_pipeline.mirror import arrow_columns
+
+    monkeypatch.setattr(arrow_columns, "_INT32_MAX", 10)
+    texts = [b"abcdef", b"ghijkl"]
+    with pytest.raises(ValueError, match="12 bytes of text do not fit one Arrow string column"):
+        arrow_columns.joined_strings(texts, b"".join(texts))
+    assert arrow_columns.joined_strings(texts[:1], texts[0]).to_pylist() == ["abcdef"]
