@@ -8,6 +8,7 @@ import importlib
 import click
 
 from smartsync_pipeline.cli.error_reporting import configure_logging
+from smartsync_pipeline.cli.process_end import end
 
 COMMANDS: dict[str, str] = {
     "connect": "smartsync_pipeline.cli.company_commands:connect",
@@ -50,5 +51,13 @@ def cli() -> None:
     configure_logging()
 
 
+def main() -> None:
+    """The ``smartsync`` console script: ``cli``, then the process's end (see process_end.py)."""
+    try:
+        cli.main()
+    except SystemExit as finished:  # click ends every standalone run with one
+        end(finished.code)
+
+
 if __name__ == "__main__":
-    cli()
+    main()

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from smartsync_pipeline.cli.error_reporting import friendly_errors
+from smartsync_pipeline.cli.process_end import nothing_to_tear_down
 from smartsync_pipeline.defs.change_archive import verify_archive
 from smartsync_pipeline.entities import entity, entity_names
 from smartsync_pipeline.home import Home
@@ -122,6 +123,7 @@ def sync(realm_id: str | None, entities: tuple[str, ...], full: bool, as_json: b
         click.echo(json.dumps(report.as_dict(), indent=1))
     else:
         print_report(console, report)
+    nothing_to_tear_down()  # the mirror is checkpointed, closed and published; the trail is closed
 
 
 def _record_in_dagster(report: SyncReport, requested_mode: str) -> None:
