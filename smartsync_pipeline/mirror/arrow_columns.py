@@ -6,17 +6,22 @@ core, holding the GIL, in the middle of a backfill's first page (a sync never us
 a column imports ``pyarrow.compute`` the same way. The builders here make the same arrays from
 buffers (fixed-width values) or with pyarrow's string builder, and never reach either import;
 ``smartsync_pipeline_tests/mirror/test_arrow_columns.py`` checks both the arrays and the imports.
+Staging a page uses the non-null ones; a report run's cells (``mirror/reports.py``) the nullable
+dates, 32-bit integers, exact decimals and lists of strings.
 """
 
 from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Sequence
+from datetime import date
+from decimal import Decimal
 from itertools import accumulate
 
 import pyarrow as pa
 
 _INT32_MAX = 2**31 - 1
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def int64s(values: Iterable[int]) -> pa.Array:
@@ -26,12 +31,17 @@ def int64s(values: Iterable[int]) -> pa.Array:
 
 
 def bools(values: Sequence[bool]) -> pa.Array:
-    """A non-null boolean column (bits packed least significant first, as Arrow wants them)."""
-    packed = bytearray((len(values) + 7) // 8)
-    for i, value in enumerate(values):
-        if value:
+    """A non-null boolean column."""
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, _bits(values)])
+
+
+def _bits(flags: Sequence[object]) -> pa.Buffer:
+    """Truthy ``flags`` as bits packed least significant first, as Arrow wants them."""
+    packed = bytearray((len(flags) + 7) // 8)
+    for i, flag in enumerate(flags):
+        if flag:
             packed[i >> 3] |= 1 << (i & 7)
-    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(packed)])
+    return pa.py_buffer(packed)
 
 
 def strings(values: Iterable[str | None]) -> pa.Array:
@@ -39,6 +49,57 @@ def strings(values: Iterable[str | None]) -> pa.Array:
     builder = pa.lib.StringBuilder()
     builder.append_values(values)
     return builder.finish()
+
+
+def int32s(values: Sequence[int | None]) -> pa.Array:
+    """An int32 column; None is null (a value past 32 bits raises OverflowError)."""
+    data = array("i", (0 if v is None else v for v in values))
+    return pa.Array.from_buffers(pa.int32(), len(values), [_validity(values), pa.py_buffer(data)])
+
+
+def dates(values: Sequence[date | None]) -> pa.Array:
+    """A date32 column (days since 1970-01-01); None is null."""
+    data = array("i", (0 if v is None else v.toordinal() - _EPOCH_ORDINAL for v in values))
+    return pa.Array.from_buffers(pa.date32(), len(values), [_validity(values), pa.py_buffer(data)])
+
+
+def decimals(values: Sequence[Decimal | None], precision: int, scale: int) -> pa.Array:
+    """A decimal128(precision, scale) column of exact values; None is null. A value with more
+    decimal places than ``scale`` or more digits than ``precision`` is refused, never rounded."""
+    data = bytearray(16 * len(values))
+    for i, value in enumerate(values):
+        if value is not None:
+            data[16 * i : 16 * i + 16] = _unscaled(value, precision, scale).to_bytes(16, "little", signed=True)
+    return pa.Array.from_buffers(pa.decimal128(precision, scale), len(values), [_validity(values), pa.py_buffer(data)])
+
+
+def _unscaled(value: Decimal, precision: int, scale: int) -> int:
+    """``value`` x 10**scale as an integer, in integer arithmetic (Decimal's context would round)."""
+    sign, digits, exponent = value.as_tuple()
+    coefficient = int("".join(map(str, digits)) or "0") if isinstance(exponent, int) else None
+    unscaled, rest = None, 0
+    if coefficient is not None:
+        shift = exponent + scale  # type: ignore[operator]
+        unscaled, rest = (coefficient * 10**shift, 0) if shift >= 0 else divmod(coefficient, 10**-shift)
+    if unscaled is None or rest or unscaled >= 10**precision:
+        raise ValueError(f"{value!r} is not exact in DECIMAL({precision},{scale})")
+    return -unscaled if sign else unscaled
+
+
+def string_lists(values: Sequence[Sequence[str] | None]) -> pa.Array:
+    """A list<string> column; None is a null list."""
+    offsets = array("i", accumulate((0 if v is None else len(v) for v in values), initial=0))
+    items = strings(item for v in values if v is not None for item in v)
+    return pa.Array.from_buffers(
+        pa.list_(pa.string()), len(values), [_validity(values), pa.py_buffer(offsets)], children=[items]
+    )
+
+
+def _validity(values: Sequence[object]) -> pa.Buffer | None:
+    """The validity bitmap of ``values`` (a set bit: not None); None when nothing is null."""
+    if all(v is not None for v in values):
+        return None
+    return _bits([v is not None for v in values])
 
 
 def joined_strings(texts: Sequence[bytes], joined: bytes) -> pa.Array:

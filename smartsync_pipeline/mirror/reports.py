@@ -22,6 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from smartsync_pipeline.entities.reports import REPORTS
+from smartsync_pipeline.mirror.arrow_columns import dates, decimals, int32s, int64s, string_lists, strings
 from smartsync_pipeline.mirror.change_log import GENESIS_HASH, chain
 from smartsync_pipeline.mirror.sql import fetch_one
 
@@ -265,8 +266,19 @@ def cell_table(run: ReportRun, run_seq: int, cells: Sequence[tuple[Any, ...]]) -
             raise ValueError(f"report {run.report}: amount {value!r} is not an exact amount in cents")
     n = len(cells)
     head = [[run.realm_id] * n, [run.report] * n, [run.period_key] * n, [run_seq] * n]
-    arrays = [pa.array(values, type=field.type) for values, field in zip(head + columns, CELL_SCHEMA, strict=True)]
+    arrays = [_column(values, field.type) for values, field in zip(head + columns, CELL_SCHEMA, strict=True)]
     return pa.Table.from_arrays(arrays, schema=CELL_SCHEMA)
+
+
+def _column(values: list[Any], kind: pa.DataType) -> pa.Array:
+    """One cell column, built without ``pa.array`` (its first use imports pandas: arrow_columns.py)."""
+    if pa.types.is_decimal(kind):
+        return decimals(values, kind.precision, kind.scale)
+    return _BUILDERS[kind](values)
+
+
+_BUILDERS = {pa.string(): strings, pa.int64(): int64s, pa.int32(): int32s, pa.date32(): dates,
+             pa.list_(pa.string()): string_lists}  # fmt: skip
 
 
 def store_run(
