@@ -34,7 +34,7 @@ def nothing_to_tear_down() -> None:
 def only_daemon_threads() -> bool:
     """No thread but the main one that the interpreter would wait for (a pool, a writer)."""
     main = threading.main_thread()
-    return all(t is main or t.daemon or not t.is_alive() for t in threading.enumerate())
+    return all(t is main or t.daemon for t in threading.enumerate())  # enumerate: live threads only
 
 
 def end(code: object) -> NoReturn:

@@ -15,13 +15,14 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable, Sequence
 from datetime import date
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact, InvalidOperation
 from itertools import accumulate
 
 import pyarrow as pa
 
 _INT32_MAX = 2**31 - 1
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_EXACT = Context(prec=60, traps=[Inexact, InvalidOperation])  # far past DECIMAL(38)'s digits
 
 
 def int64s(values: Iterable[int]) -> pa.Array:
@@ -74,16 +75,16 @@ def decimals(values: Sequence[Decimal | None], precision: int, scale: int) -> pa
 
 
 def _unscaled(value: Decimal, precision: int, scale: int) -> int:
-    """``value`` x 10**scale as an integer, in integer arithmetic (Decimal's context would round)."""
-    sign, digits, exponent = value.as_tuple()
-    coefficient = int("".join(map(str, digits)) or "0") if isinstance(exponent, int) else None
-    unscaled, rest = None, 0
-    if coefficient is not None:
-        shift = exponent + scale  # type: ignore[operator]
-        unscaled, rest = (coefficient * 10**shift, 0) if shift >= 0 else divmod(coefficient, 10**-shift)
-    if unscaled is None or rest or unscaled >= 10**precision:
-        raise ValueError(f"{value!r} is not exact in DECIMAL({precision},{scale})")
-    return -unscaled if sign else unscaled
+    """``value`` x 10**scale as an integer, quantized in a context where rounding raises (the
+    project's exact-money idiom, as in ``api/money.py``; not imported from there: it loads pandas)."""
+    try:
+        if value.is_finite():
+            unscaled = int(value.quantize(Decimal(1).scaleb(-scale), context=_EXACT).scaleb(scale, context=_EXACT))
+            if abs(unscaled) < 10**precision:
+                return unscaled
+    except (Inexact, InvalidOperation):
+        pass
+    raise ValueError(f"{value!r} is not exact in DECIMAL({precision},{scale})")
 
 
 def string_lists(values: Sequence[Sequence[str] | None]) -> pa.Array:
