@@ -7,7 +7,8 @@ command has nothing left to do, a part of a first sync's serial tail the user wa
 checkpointed and closed, its files written, its threads stopped) says so with
 ``nothing_to_tear_down()``; the console entry point then runs the ``atexit`` handlers (logging's
 flush, the Dagster trail's pending events, spill folders), flushes stdout and stderr and ends the
-process at once. Anything else, a failed command, a live non-daemon thread, ends the ordinary way.
+process at once. Anything else, a failed command, a live non-daemon thread, output that cannot be
+written (a reader that went away), ends the ordinary way.
 
 Only the entry point ends the process: a command invoked in-process (``CliRunner``, tests) returns
 as before whatever it declared.
@@ -19,8 +20,7 @@ import atexit
 import os
 import sys
 import threading
-from contextlib import suppress
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 _nothing_to_tear_down = False
 
@@ -42,8 +42,15 @@ def end(code: object) -> NoReturn:
     safe: an integer code, ``nothing_to_tear_down()`` called, no non-daemon thread left."""
     if _nothing_to_tear_down and isinstance(code, int) and only_daemon_threads():
         atexit._run_exitfuncs()  # what the interpreter would run first: handlers still see every module
-        for stream in (sys.stdout, sys.stderr):
-            with suppress(OSError, ValueError):  # a closed pipe: the ordinary exit would not print either
-                stream.flush()
-        os._exit(code)
-    sys.exit(code)
+        if _flushed(sys.stdout, sys.stderr):
+            os._exit(code)
+    sys.exit(code)  # also when output could not be written (a reader gone): Python reports it, exit 120
+
+
+def _flushed(*streams: TextIO) -> bool:
+    try:
+        for stream in streams:
+            stream.flush()
+    except (OSError, ValueError):
+        return False
+    return True

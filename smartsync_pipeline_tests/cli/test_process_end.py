@@ -55,6 +55,24 @@ def test_an_undeclared_end_is_the_ordinary_one() -> None:
     assert done.stdout.splitlines() == ["buffered output", "atexit ran", "torn down"]
 
 
+@pytest.mark.parametrize("mode", ["declared", "undeclared"])
+def test_output_a_gone_reader_cannot_take_ends_the_ordinary_way(mode: str) -> None:
+    """`smartsync sync --json | head` where head left before the report was flushed: Python's own end
+    says so and exits 120; a skipped teardown must not turn that into a silent 0."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout block-buffered
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", SCRIPT, mode, "0"], stdout=write, stderr=subprocess.PIPE, text=True, env=env,
+            timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    assert done.returncode == 120
+    assert "BrokenPipeError" in done.stderr
+
+
 def test_a_live_non_daemon_thread_keeps_the_ordinary_end() -> None:
     release = threading.Event()
     worker = threading.Thread(target=release.wait)
