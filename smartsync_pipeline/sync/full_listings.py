@@ -11,8 +11,10 @@ requests at once and 500 a minute. Here one pool of ``workers`` threads (the eng
 3. past the count, one page at a time until a short page, in case objects were created meanwhile.
 
 Tasks run in submission order. Pages are submitted once every entity is counted: the entities of one
-page first (a first sync's many small ones, applied while the big ones are paged), then the others
-from the largest down, so that what is left to apply when the last page arrives is the smallest of
+page first (a first sync's many small ones, applied while the big ones are paged) with the first page
+of every other one, then, once those first pages are in, the rest of the others from the heaviest
+down (objects times the bytes of an object on its first page: an invoice with its lines weighs
+several payments), so that what is left to apply when the last page arrives is the lightest of
 them. The engine applies each entity as soon as its listing is complete (ARCHITECTURE.md,
 "Backfill"). Objects that slip
 between pages while others are deleted are caught like before when the mirror holds them: the engine
@@ -54,6 +56,7 @@ class _Listing:
     pending: int = 0  # page requests submitted and not finished
     last_start: int = 0  # the highest STARTPOSITION asked so far
     files: dict[int, Path] = field(default_factory=dict)
+    weight: float = 0.0  # estimated bytes of the whole listing, from its first page (``_weigh``)
     done: threading.Event = field(default_factory=threading.Event)
     result: FullFetch | None = None
 
@@ -90,6 +93,7 @@ class FullListings:
         self._stopped = False
         self._listings = {s.name: _Listing(s, staging.entity_dir(s.name)) for s in specs}
         self._uncounted = len(self._listings)
+        self._unweighed = 0  # multi-page listings whose first page is not in yet
         self._until_closed = ExitStack()
         self._until_closed.enter_context(fewer_collections())  # pages are acyclic: see garbage_collection.py
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smartsync-page")
@@ -188,11 +192,32 @@ class FullListings:
             self._submit_pages()
 
     def _submit_pages(self) -> None:
-        """Every counted page, in the order the module docstring explains."""
-        order = sorted(self._listings.values(), key=lambda lst: (lst.total >= self.page_size, -lst.total))
+        """The first page of every counted listing, small ones first (the module docstring says why);
+        ``_weigh`` submits the rest."""
+        order = sorted(self._listings.values(), key=lambda lst: (self._paged(lst), -lst.total))
+        with self._lock:
+            self._unweighed = sum(self._paged(lst) for lst in order)
         for listing in order:
-            for start in range(1, listing.last_start + 1, self.page_size):
-                self._submit(self._page, listing, start)
+            self._submit(self._page, listing, 1)
+
+    def _paged(self, listing: _Listing) -> bool:
+        """Counted to more than one page (the one just past the count included)."""
+        return listing.total >= self.page_size
+
+    def _weigh(self, listing: _Listing, first_page_bytes: int, objects: int) -> None:
+        """A multi-page listing's first page is in: its weight is known; once every one is weighed, the
+        rest of their pages go, the heaviest listing's first."""
+        with self._lock:
+            listing.weight = first_page_bytes / objects * listing.total if objects else 0.0
+            self._unweighed -= 1
+            if self._unweighed:
+                return
+            paged = sorted((lst for lst in self._listings.values() if self._paged(lst)), key=lambda lst: -lst.weight)
+            rest = [
+                (lst, start) for lst in paged for start in range(1 + self.page_size, lst.last_start + 1, self.page_size)
+            ]
+        for page in rest:
+            self._submit(self._page, *page)
 
     def _page(self, listing: _Listing, start: int) -> None:
         spec = listing.spec
@@ -200,9 +225,11 @@ class FullListings:
             spec.name, start, page_size=self.page_size, include_inactive=True if spec.name_list else None
         )
         count = len(items)
+        raw_bytes = 0
         if count:
             path = listing.directory / f"page-{start:010d}.parquet"
             table = stage(items, first_seq=start - 1)
+            raw_bytes = table.column("raw").nbytes
             del items  # the decoded page is the bulk of a page's memory: gone before the file is written
             # Read back whole by DuckDB, never filtered: no dictionaries or statistics (30 % less to write).
             pq.write_table(table, path, use_dictionary=False, write_statistics=False)
@@ -222,6 +249,8 @@ class FullListings:
                 files = [listing.files[k] for k in sorted(listing.files)]
                 listing.result = FullFetch(spec.name, files, listing.fetched, listing.started_server_time)
         self._report(listing)
+        if start == 1 and self._paged(listing):
+            self._weigh(listing, raw_bytes, count)
         if more:
             self._submit(self._page, listing, start + self.page_size)
         if finished:

@@ -1,6 +1,6 @@
 """Issue 12 section 4: a backfill pages concurrently within QBO's limits, applies each entity while
-later ones are still being paged, never stops at a stale count, and a backfill that fails halfway
-leaves nothing behind (the next one converges)."""
+later ones are still being paged, pages the heaviest listings first, never stops at a stale count, and
+a backfill that fails halfway leaves nothing behind (the next one converges)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from smartsync_pipeline.entities import iter_entities
 from smartsync_pipeline.garbage_collection import YOUNG_THRESHOLD
+from smartsync_pipeline.json_text import canonical_json
 from smartsync_pipeline.mirror.database import MirrorDatabase
 from smartsync_pipeline.qbo.client import QBOClient
 from smartsync_pipeline.qbo.credentials import CompanyStore
@@ -90,6 +91,40 @@ def test_each_entity_is_applied_while_later_ones_are_still_paged(
     assert first_applied.is_set()
     assert report.entities[last].fetched >= 1
     assert mirror_differences(company) == {}
+
+
+def test_the_rest_of_the_big_listings_is_paged_heaviest_first(connected_company: ConnectedCompany) -> None:
+    """First pages of every listing, then the other pages of the multi-page ones, the heaviest listing
+    (its objects times the bytes of an object on its first page) first: what is left to apply after the
+    last page is the lightest listing, not the one that merely has the most objects."""
+    company = connected_company
+    client = real_client(company)
+    asked: list[tuple[str, int]] = []
+    per_object: dict[str, float] = {}  # canonical bytes of an object on the listing's first page
+
+    def page(name: str, start: int, **kwargs: Any) -> list[dict[str, Any]]:
+        items = client.page(name, start, **kwargs)
+        asked.append((name, start))
+        if start == 1 and items:
+            per_object[name] = sum(len(canonical_json(o).encode()) for o in items) / len(items)
+        return items
+
+    try:  # one page worker: pages are asked in exactly the order they were submitted
+        report = company.engine(
+            page_size=PAGE, page_workers=1, client_factory=lambda _: Wrapped(client, page=page)
+        ).sync()
+    finally:
+        client.close()
+    assert mirror_differences(company) == {}
+    paged = {name for name, start in asked if start > 1}
+    firsts = [n for n, (name, start) in enumerate(asked) if start == 1 and name in paged]
+    rest = [name for name, start in asked if start > 1]
+    assert len(paged) >= 3 and max(firsts) < len(asked) - len(rest)  # every first page before any other
+    weight = {name: per_object[name] * report.entities[name].fetched for name in paged}
+    order = list(dict.fromkeys(rest))
+    assert order == sorted(paged, key=lambda name: -weight[name]), weight
+    by_count = sorted(paged, key=lambda name: -report.entities[name].fetched)
+    assert order != by_count, "the small sandbox no longer tells weight from count: pick other entities"
 
 
 def test_a_count_that_is_too_low_does_not_cut_the_listing(connected_company: ConnectedCompany) -> None:
