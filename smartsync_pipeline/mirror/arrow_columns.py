@@ -13,10 +13,11 @@ dates, 32-bit integers, exact decimals and lists of strings.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from decimal import Context, Decimal, Inexact, InvalidOperation
 from itertools import accumulate
+from typing import Any
 
 import pyarrow as pa
 
@@ -54,14 +55,18 @@ def strings(values: Iterable[str | None]) -> pa.Array:
 
 def int32s(values: Sequence[int | None]) -> pa.Array:
     """An int32 column; None is null (a value past 32 bits raises OverflowError)."""
-    data = array("i", (0 if v is None else v for v in values))
-    return pa.Array.from_buffers(pa.int32(), len(values), [_validity(values), pa.py_buffer(data)])
+    return _int32_column(pa.int32(), values, lambda v: v)
 
 
 def dates(values: Sequence[date | None]) -> pa.Array:
     """A date32 column (days since 1970-01-01); None is null."""
-    data = array("i", (0 if v is None else v.toordinal() - _EPOCH_ORDINAL for v in values))
-    return pa.Array.from_buffers(pa.date32(), len(values), [_validity(values), pa.py_buffer(data)])
+    return _int32_column(pa.date32(), values, lambda d: d.toordinal() - _EPOCH_ORDINAL)
+
+
+def _int32_column(kind: pa.DataType, values: Sequence[Any], as_int: Callable[[Any], int]) -> pa.Array:
+    """A column of a 32-bit type from ``as_int`` of each value; None is null."""
+    data = array("i", (0 if v is None else as_int(v) for v in values))
+    return pa.Array.from_buffers(kind, len(values), [_validity(values), pa.py_buffer(data)])
 
 
 def decimals(values: Sequence[Decimal | None], precision: int, scale: int) -> pa.Array:
