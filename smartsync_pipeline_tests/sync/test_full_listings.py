@@ -147,6 +147,51 @@ def test_a_count_that_is_too_low_does_not_cut_the_listing(connected_company: Con
     assert mirror_differences(company) == {}
 
 
+def test_a_count_that_is_too_high_ends_the_listing_at_the_objects_there_are(
+    connected_company: ConnectedCompany,
+) -> None:
+    """Objects deleted between the COUNT and the pages: the first page of a "big" listing comes back
+    short and the rest empty; the listing ends (nothing waits for the weighing) with what QBO has."""
+    company = connected_company
+    client = real_client(company)
+    terms = len(company.sandbox_objects("Term")["active"])
+    assert terms < PAGE
+
+    def count(name: str, *args: Any, **kwargs: Any) -> int:
+        n = client.count(name, *args, **kwargs)
+        return n + 3 * PAGE if name == "Term" else n
+
+    try:
+        report = company.engine(page_size=PAGE, client_factory=lambda _: Wrapped(client, count=count)).sync()
+    finally:
+        client.close()
+    assert (
+        report.entities["Term"].created
+        == report.entities["Term"].fetched
+        == len(company.sandbox_objects("Term")["active"])
+    )
+    assert mirror_differences(company) == {}
+
+
+def test_a_first_page_that_fails_stops_the_backfill_before_any_other_page(connected_company: ConnectedCompany) -> None:
+    """A big listing's first page fails: the weighing never completes, and nothing waits for it."""
+    company = connected_company
+    client = real_client(company, max_attempts=1)
+    asked: list[tuple[str, int]] = []
+
+    def page(name: str, start: int, **kwargs: Any) -> list[dict[str, Any]]:
+        asked.append((name, start))
+        if name == "Bill" and start == 1:
+            raise QBOError("QBO is down for this page")
+        return client.page(name, start, **kwargs)
+
+    with pytest.raises(QBOError, match="down for this page"):
+        company.engine(page_size=PAGE, page_workers=1, client_factory=lambda _: Wrapped(client, page=page)).sync()
+    client.close()
+    assert ("Bill", 1) in asked
+    assert all(start == 1 for _, start in asked)  # the rest of the big listings was never asked
+
+
 def test_a_backfill_that_fails_halfway_leaves_nothing_and_the_next_one_converges(
     connected_company: ConnectedCompany,
 ) -> None:
