@@ -57,7 +57,8 @@ def test_a_process_that_ends_without_closing_its_reader_still_records_its_refres
     code = textwrap.dedent(
         f"""
         from smartsync_pipeline.smart.reader import SmartReader
-        reader = SmartReader({str(company.home.root)!r})
+        # As ConnectedCompany.reader: a loaded machine's slow refresh must not turn into a stale answer.
+        reader = SmartReader({str(company.home.root)!r}, stale_answer_after_seconds=30.0)
         print(reader.read("Bill", {company.realm_id!r}, max_age=0).provenance.sync_id)
         """
     )

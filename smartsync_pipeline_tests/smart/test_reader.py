@@ -111,7 +111,8 @@ def test_four_processes_reading_stale_data_cause_one_refresh(synced, tmp_path):
         f"""
         import os, time
         from smartsync_pipeline.smart.reader import SmartReader
-        reader = SmartReader(smartsync_home={str(synced.home.root)!r})
+        # As ConnectedCompany.reader: a loaded machine's slow refresh must not turn into a stale answer.
+        reader = SmartReader(smartsync_home={str(synced.home.root)!r}, stale_answer_after_seconds=30.0)
         reader.snapshots().current()
         print("ready", flush=True)
         while not os.path.exists({str(go)!r}):
